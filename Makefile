@@ -1,0 +1,119 @@
+# libgmpthread -- see README.md.
+#
+#   make            build/libgmpthread.so and build/gmprun
+#   make demo       build and run the demo (the README's first command)
+#   make test       build and run every test (the README's second command)
+#   make bench      benchmarks, native vs shim side by side (not a test)
+#   make stress     long stress runs (not part of test)
+#   make asan|ubsan|tsan   the runtime unit tests under a sanitizer
+#   make install PREFIX=/usr/local
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+VERSION := 0.1.0
+
+ARCH    := x86_64
+WARN    := -Wall -Wextra -Wno-unused-parameter \
+           -Werror=implicit-function-declaration -Werror=int-conversion \
+           -Werror=incompatible-pointer-types -Werror=return-type
+# No stack protector or fortify on objects that switch stacks: the canary
+# and fortify checks read %fs-relative state that belongs to whichever G's
+# TLS is live.
+BASEFLAGS := -std=gnu11 -g -O2 -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
+           -fno-stack-protector -U_FORTIFY_SOURCE -D_GNU_SOURCE \
+           -DGMP_VERSION=\"$(VERSION)\" $(WARN)
+SANFLAGS ?=
+CFLAGS  ?=
+ALLCFLAGS = $(BASEFLAGS) $(SANFLAGS) $(CFLAGS)
+
+RT_SRC  := $(wildcard src/*.c)
+ASM_SRC := $(wildcard asm/$(ARCH)/*.S)
+PRE_SRC := $(wildcard preload/*.c)
+RT_OBJ  := $(RT_SRC:%.c=$(BUILD)/obj/%.o) $(ASM_SRC:%.S=$(BUILD)/obj/%.o)
+PRE_OBJ := $(PRE_SRC:%.c=$(BUILD)/obj/%.o)
+HDRS    := $(wildcard src/*.h) $(wildcard asm/$(ARCH)/*.h)
+
+UNIT_SRC := $(wildcard tests/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+LIB     := $(BUILD)/libgmpthread.so
+RTLIB   := $(BUILD)/libgmprt.a
+GMPRUN  := $(BUILD)/gmprun
+
+.PHONY: all demo test unit bench stress asan ubsan tsan install clean deps deps-test
+all: $(LIB) $(GMPRUN)
+
+$(BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.S $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c $< -o $@
+
+$(RTLIB): $(RT_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB): $(RT_OBJ) $(PRE_OBJ) preload/libgmpthread.map
+	$(CC) -shared $(SANFLAGS) -o $@ $(RT_OBJ) $(PRE_OBJ) \
+	    -Wl,--version-script=preload/libgmpthread.map -Wl,-z,defs -Wl,-z,now \
+	    -ldl -lpthread
+
+$(GMPRUN): tools/gmprun.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g $(WARN) -o $@ $<
+
+# Unit tests link the runtime statically and drive its internal API.
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(RTLIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -fno-pie -no-pie -Isrc -o $@ $< $(RTLIB) -lcriterion -ldl -lpthread -lm
+
+$(BUILD)/bench/%: bench/%.c $(RTLIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -Isrc -o $@ $< $(RTLIB) -ldl -lpthread
+
+$(BUILD)/demo/%: demo/%.c $(RTLIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -Isrc -o $@ $< $(RTLIB) -ldl -lpthread
+
+deps:
+	@tools/deps.sh build
+
+deps-test:
+	@tools/deps.sh test
+
+demo: deps all $(BUILD)/demo/spawn
+	$(BUILD)/demo/spawn
+
+unit: deps-test $(UNIT_BIN)
+	@tools/run-unit.sh $(BUILD) $(UNIT_BIN)
+
+test: deps-test all unit
+	@echo "make test: all test suites passed"
+
+bench: all $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do $$b || exit 1; done
+
+stress: deps-test $(UNIT_BIN)
+	@GMP_TEST_STRESS=1 tools/run-unit.sh $(BUILD) $(UNIT_BIN)
+
+# Sanitizer variants of the runtime unit tests, each in its own build dir.
+asan:
+	$(MAKE) BUILD=build-asan SANFLAGS="-fsanitize=address -fno-sanitize-recover=all -DGMP_SANITIZE_ADDRESS" unit
+ubsan:
+	$(MAKE) BUILD=build-ubsan SANFLAGS="-fsanitize=undefined -fno-sanitize-recover=all" unit
+tsan:
+	$(MAKE) BUILD=build-tsan SANFLAGS="-fsanitize=thread -DGMP_SANITIZE_THREAD" unit
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/libgmpthread
+	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libgmpthread.so
+	install -m 755 $(GMPRUN) $(DESTDIR)$(PREFIX)/bin/gmprun
+	install -m 644 README.md LICENSE docs/*.md $(DESTDIR)$(PREFIX)/share/doc/libgmpthread/
+
+clean:
+	rm -rf build build-asan build-ubsan build-tsan

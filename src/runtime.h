@@ -1,0 +1,412 @@
+/*
+ * libgmpthread runtime: internal types and API.
+ *
+ * The runtime is Go's G/M/P scheduler in C:
+ *   G  a user-level thread: a stack, a saved context, a status.
+ *   M  an OS thread that runs Gs.  It holds a P while it runs Go... user code.
+ *   P  a processor: the right to run Gs, with a local run queue, a G free
+ *      list and a timer heap.  There are exactly gmp_sched.nprocs of them.
+ *
+ * Nothing here knows about POSIX object layouts; preload/ translates the
+ * pthread ABI onto the small API at the end of this file.
+ *
+ * Locking order (outer first): wait-queue bucket lock -> sched.lock ->
+ * P timer lock.  The runtime never holds a runtime lock across a G switch.
+ *
+ * "Current M" lives in a runtime-owned initial-exec TLS slot (gmp_tls_m), read
+ * with an asm volatile so that the compiler can never cache its address across
+ * a switch.  Every TLS block an M ever loads (its own, and with per-G TLS the
+ * G's) carries the M's pointer, so the slot is right in signal handlers too;
+ * OS threads the runtime did not create read NULL there ("foreign" threads).
+ * See docs/ARCHITECTURE.md for why this beats a %gs-based M pointer.
+ */
+#ifndef GMP_RUNTIME_H
+#define GMP_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../asm/x86_64/context.h"
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define GMP_COLD    __attribute__((cold, noinline))
+#define GMP_NORETURN __attribute__((noreturn))
+#define GMP_CACHELINE 64
+
+/* ------------------------------------------------------------------------
+ * Configuration (src/env.c).  Filled from GMP_* at init; tests may pass
+ * their own.  Read-only after gmp_runtime_init.
+ */
+enum gmp_guard_mode {
+	GMP_GUARD_PAGE,   /* PROT_NONE guard page below each stack (2 VMAs/stack) */
+	GMP_GUARD_CANARY, /* no guard VMA: canary word checked at switch/exit */
+};
+
+struct gmp_config {
+	int maxprocs;            /* GMP_MAXPROCS: number of Ps */
+	size_t stacksize;        /* GMP_STACKSIZE: default G stack size */
+	int maxthreads;          /* GMP_MAXTHREADS: cap on Ms (OS threads) */
+	enum gmp_guard_mode guard; /* GMP_STACKGUARD */
+};
+
+void gmp_config_from_env(struct gmp_config *cfg);
+
+/* ------------------------------------------------------------------------
+ * Fatal errors (src/fatal.c).  Prints "gmpthread: fatal: ..." with the
+ * current G/M/P and aborts.  Usable from any context, signal handlers too.
+ */
+GMP_NORETURN void gmp_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), cold));
+/* Prints "gmpthread: ..." on stderr with a raw write (no stdio locks). */
+void gmp_printerr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define gmp_assert(c) \
+	do { if (unlikely(!(c))) gmp_fatal("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__); } while (0)
+
+/* ------------------------------------------------------------------------
+ * Low-level: raw syscalls, time, futex-based locks and notes (src/lock.c).
+ * Raw syscalls return -errno and never touch errno.
+ */
+long gmp_syscall6(long n, long a, long b, long c, long d, long e, long f);
+#define gmp_sys(n, a, b, c, d, e, f) \
+	gmp_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
+int64_t gmp_nanotime(void);         /* CLOCK_MONOTONIC, ns */
+pid_t gmp_gettid(void);
+/* rt_sigprocmask on the OS thread, bypassing any interposed wrapper. */
+#include <signal.h>
+void gmp_sigmask(int how, const sigset_t *set, sigset_t *old);
+static inline void gmp_cpu_relax(void) { __builtin_ia32_pause(); }
+
+/* Futex word wait/wake on the OS thread (kernel futexes, private). */
+int gmp_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline_ns);
+void gmp_os_futex_wake(_Atomic uint32_t *addr, int n);
+
+/*
+ * gmp_mutex: runtime-internal lock that blocks the OS thread.
+ * Lock word states: 0 unlocked; 1 locked, no waiters; 2 locked, maybe waiters.
+ * Spins briefly before sleeping in the kernel.  All-zero is unlocked.
+ * Holding one counts as m->locks (no async preemption inside).
+ */
+typedef struct { _Atomic uint32_t word; } gmp_mutex;
+void gmp_lock(gmp_mutex *l);
+void gmp_unlock(gmp_mutex *l);
+
+/*
+ * gmp_note: a one-shot event for one sleeper (Go's note).  States: 0 clear,
+ * 1 woken.  notesleep returns once woken; noteclear re-arms it.  The sleeper
+ * owns clearing.
+ */
+typedef struct { _Atomic uint32_t key; } gmp_note;
+static inline void gmp_noteclear(gmp_note *n) { atomic_store_explicit(&n->key, 0, memory_order_relaxed); }
+void gmp_notewakeup(gmp_note *n);
+void gmp_notesleep(gmp_note *n);
+/* Returns true if woken, false on timeout (deadline in gmp_nanotime units; <0 = none). */
+bool gmp_notetsleep(gmp_note *n, int64_t deadline);
+
+/* ------------------------------------------------------------------------
+ * G: a user thread.
+ */
+enum gmp_gstatus {
+	/* G allocated but not initialised (on no list).  Owner: allocator. */
+	GMP_G_IDLE = 0,
+	/* On a run queue; not executing.  Owner of the stack: none (the queue). */
+	GMP_G_RUNNABLE,
+	/* Executing on g->m.  Owner of the stack: the G itself. */
+	GMP_G_RUNNING,
+	/* In a blocking system call, still holding its M.  Owner: the G. */
+	GMP_G_SYSCALL,
+	/* Parked: on a wait queue / timer / poller, not on a run queue.  Whoever
+	 * readies it (gmp_ready) becomes the owner.  Its saved context is valid. */
+	GMP_G_WAITING,
+	/* Exited; on a free list or being freed.  Owner: the free list. */
+	GMP_G_DEAD,
+	/* Stopped by async preemption, to be put back on a run queue. */
+	GMP_G_PREEMPTED,
+};
+
+/* Why a G is waiting (shown in dumps). */
+enum gmp_waitreason {
+	GMP_WAIT_NONE = 0,
+	GMP_WAIT_FUTEX,    /* generic address wait (emulated futex) */
+	GMP_WAIT_MUTEX,
+	GMP_WAIT_COND,
+	GMP_WAIT_RWLOCK,
+	GMP_WAIT_SEM,
+	GMP_WAIT_BARRIER,
+	GMP_WAIT_JOIN,
+	GMP_WAIT_SLEEP,
+	GMP_WAIT_IO,
+	GMP_WAIT_TEST,     /* tests' own parks */
+	GMP_WAIT_NREASONS
+};
+const char *gmp_waitreason_str(enum gmp_waitreason r);
+
+struct gmp_g;
+struct gmp_m;
+struct gmp_p;
+
+/*
+ * A timer fires fn(t) on some M that holds a P, after the deadline.
+ * The callback must not block (it runs inside the scheduler); it typically
+ * readies a G.  Protection: t->p and the heap index are protected by p's
+ * timer lock; state is atomic.
+ */
+enum gmp_timer_state { GMP_TIMER_IDLE = 0, GMP_TIMER_QUEUED, GMP_TIMER_RUNNING };
+struct gmp_timer {
+	int64_t when;                  /* deadline, gmp_nanotime units */
+	void (*fn)(struct gmp_timer *t);
+	void *arg;
+	_Atomic(struct gmp_p *) p;     /* heap it is in (NULL: none) */
+	int idx;                       /* index in p's heap; p->timerlock */
+	_Atomic uint32_t state;        /* enum gmp_timer_state */
+};
+
+struct gmp_stack {
+	void *lo, *hi;        /* usable stack [lo, hi) */
+	void *map;            /* mapping start (guard page included) */
+	size_t maplen;
+	bool pooled;          /* allocated by the runtime at the default size */
+};
+
+struct gmp_g {
+	struct gmp_ctx ctx;        /* saved context; valid when not RUNNING.  Owner per status. */
+	struct gmp_stack stack;    /* owner: the G (immutable while alive) */
+	_Atomic uint32_t status;   /* enum gmp_gstatus; change with gmp_casgstatus only */
+	uint64_t goid;             /* unique id, never reused; set at spawn */
+	struct gmp_m *m;           /* M running it, when RUNNING/SYSCALL; written by that M */
+	struct gmp_g *schedlink;   /* link: global run queue, free lists, inject lists */
+	void (*fn)(void *);        /* start routine (for dumps) */
+	void *arg;
+	/* Parking.  Written by the G before it parks, read by dumps. */
+	uint8_t waitreason;        /* enum gmp_waitreason */
+	const void *waitobj;       /* object waited on */
+	int64_t waitsince;
+	/* Foreign Gs (OS threads the runtime did not create) park on this futex. */
+	bool foreign;
+	_Atomic uint32_t fwake;    /* foreign: 1 = readied */
+	/* Timer for sleeps and timed parks.  Owner: the G. */
+	struct gmp_timer timer;
+	void *user;                /* preload/'s per-thread record */
+	struct gmp_g *allnext;     /* all-G list (gmp_sched.allglock) */
+};
+
+/* ------------------------------------------------------------------------
+ * P: processor.
+ */
+#define GMP_RUNQ_SIZE 256
+
+enum gmp_pstatus {
+	GMP_P_IDLE = 0,   /* on the idle list; no M */
+	GMP_P_RUNNING,    /* owned by an M running Gs or the scheduler */
+	GMP_P_SYSCALL,    /* its M is in a syscall; sysmon may retake */
+};
+
+struct gmp_p {
+	int id;
+	_Atomic uint32_t status;     /* enum gmp_pstatus */
+	struct gmp_m *m;             /* owner M; sched.lock for handoff */
+	uint32_t schedtick;          /* owner only; bumped per scheduled G */
+	struct gmp_p *link;          /* idle list; sched.lock */
+
+	/* Local run queue: single producer (owner), multiple consumers (owner
+	 * and thieves).  head is CAS'ed by consumers; tail written by owner only. */
+	_Alignas(GMP_CACHELINE) _Atomic uint32_t runqhead;
+	_Atomic uint32_t runqtail;
+	_Atomic(struct gmp_g *) runnext; /* next G to run, ahead of runq; CAS */
+	_Atomic(struct gmp_g *) runq[GMP_RUNQ_SIZE];
+
+	/* Dead Gs with their stacks, for reuse.  Owner only. */
+	_Alignas(GMP_CACHELINE) struct gmp_g *gfree;
+	int gfreecnt;
+
+	/* Timers: binary min-heap on when.  timerlock protects timers/ntimers. */
+	gmp_mutex timerlock;
+	struct gmp_timer **timers;
+	int ntimers, timercap;
+	_Atomic int64_t timer0when;  /* earliest when, 0 = none; written under timerlock */
+	uint32_t fastrand;           /* owner only */
+};
+
+/* ------------------------------------------------------------------------
+ * M: OS thread.
+ */
+struct gmp_m {
+	int id;
+	pid_t tid;
+	struct gmp_g *curg;        /* G running on this M (NULL on g0); own M only */
+	struct gmp_p *p;           /* P held; own M only, others under sched.lock when idle */
+	struct gmp_p *nextp;       /* P handed to us while parked; sched.lock */
+	bool spinning;             /* looking for work; own M only (counted in sched.nmspinning) */
+	int locks;                 /* > 0: inside the runtime, no preemption */
+	void *g0sp;                /* top of the scheduler (g0) stack */
+	gmp_note park;             /* sleep here when idle */
+	struct gmp_m *schedlink;   /* idle M list; sched.lock */
+	struct gmp_m *alllink;     /* all-M list; immutable after publish */
+	/* Handed from a G to g0 across mcall. */
+	bool (*waitunlockf)(struct gmp_g *g, void *arg);
+	void *waitlock;
+	uint64_t fastrand;         /* own M only */
+};
+
+/* ------------------------------------------------------------------------
+ * Global scheduler state.
+ */
+struct gmp_sched {
+	gmp_mutex lock;
+	struct gmp_config cfg;
+	int nprocs;                 /* immutable after init */
+	struct gmp_p **allp;        /* immutable after init */
+
+	struct gmp_m *midle;        /* idle Ms; lock */
+	int nmidle;                 /* lock */
+	int mcount;                 /* Ms created; lock */
+	struct gmp_m *allm;         /* all Ms; prepended under lock, read lock-free */
+
+	struct gmp_p *pidle;        /* idle Ps; lock */
+	_Atomic int npidle;         /* written under lock, read anywhere */
+	_Atomic int nmspinning;     /* Ms spinning for work */
+
+	struct gmp_g *runqhead, *runqtail; /* global run queue; lock */
+	_Atomic int runqsize;       /* written under lock */
+
+	gmp_mutex gflock;           /* protects the three fields below */
+	struct gmp_g *gfree_stack;  /* dead Gs that kept a pooled stack */
+	int ngfree_stack;
+	struct gmp_g *gfree_nostack; /* dead Gs without a stack */
+
+	gmp_mutex allglock;
+	struct gmp_g *allg;         /* every G ever allocated (Gs are never freed) */
+	_Atomic int ngoroutines;    /* live (not dead) Gs, foreign ones excluded */
+	_Atomic uint64_t goidgen;
+
+	/* Netpoll/timer sleeping: lastpoll == 0 means an M is blocked in
+	 * gmp_netpoll; pollUntil is when it will wake up by itself. */
+	_Atomic int64_t lastpoll;
+	_Atomic int64_t polluntil;
+
+	_Atomic bool inited;
+};
+
+extern struct gmp_sched gmp_sched;
+
+/* Current M: NULL on threads the runtime did not create. */
+extern __thread struct gmp_m *gmp_tls_m __attribute__((tls_model("initial-exec")));
+static inline struct gmp_m *gmp_getm(void)
+{
+	struct gmp_m *m;
+	/* Never cached by the compiler: a G may resume on another M. */
+	__asm__ volatile("movq gmp_tls_m@gottpoff(%%rip), %0\n\t"
+			 "movq %%fs:(%0), %0" : "=r"(m));
+	return m;
+}
+
+/* ------------------------------------------------------------------------
+ * Internal subsystem APIs.
+ */
+/* g.c */
+bool gmp_casgstatus(struct gmp_g *g, uint32_t from, uint32_t to);
+const char *gmp_gstatus_str(uint32_t st);
+struct gmp_g *gmp_g_alloc(struct gmp_p *pp, size_t stacksize, void *userstack, size_t userstacksize);
+void gmp_g_free(struct gmp_p *pp, struct gmp_g *g);
+void gmp_gfree_purge(struct gmp_p *pp);
+
+/* stack.c */
+int gmp_stack_alloc(struct gmp_stack *s, size_t size);
+void gmp_stack_free(struct gmp_stack *s);
+bool gmp_stack_overflowed(const struct gmp_stack *s);
+size_t gmp_stack_pagesize(void);
+
+/* alloc.c: runtime memory that never touches malloc. */
+void *gmp_persistentalloc(size_t size);   /* zeroed, never freed */
+void *gmp_rawalloc(size_t size);          /* mmap; NULL on failure */
+void gmp_rawfree(void *p, size_t size);
+
+/* runq.c */
+void gmp_runqput(struct gmp_p *pp, struct gmp_g *g, bool next);
+struct gmp_g *gmp_runqget(struct gmp_p *pp, bool *inherit);
+struct gmp_g *gmp_runqsteal(struct gmp_p *pp, struct gmp_p *victim, bool stealnext);
+bool gmp_runqempty(struct gmp_p *pp);
+uint32_t gmp_runqlen(struct gmp_p *pp);
+void gmp_globrunqput_locked(struct gmp_g *g);
+void gmp_globrunqputbatch_locked(struct gmp_g *head, struct gmp_g *tail, int n);
+struct gmp_g *gmp_globrunqget_locked(struct gmp_p *pp, int max);
+
+/* timer.c */
+void gmp_timer_add(struct gmp_timer *t);         /* t->when, fn, arg set; t idle */
+bool gmp_timer_del(struct gmp_timer *t);         /* true: removed before it fired */
+int gmp_timer_run(struct gmp_p *pp, int64_t now, int64_t *next); /* run expired timers of pp */
+int64_t gmp_timer_next_all(void);                /* earliest deadline over all Ps, 0 = none */
+
+/* netpoll_epoll.c */
+void gmp_netpoll_init(void);
+/* Block up to delay ns (<0: forever, 0: poll).  Returns Gs made ready as a
+ * schedlink list (count in *n). */
+struct gmp_g *gmp_netpoll(int64_t delay, int *n);
+void gmp_netpoll_break(void);
+
+/* sched.c */
+void gmp_wakep(void);
+void gmp_injectglist(struct gmp_g *list, int n);
+void gmp_wakenetpoller(int64_t when);
+
+/* ------------------------------------------------------------------------
+ * The runtime API used by preload/ and the tests.
+ */
+/* Initialise once (idempotent).  cfg NULL: from the environment. */
+void gmp_runtime_init(const struct gmp_config *cfg);
+bool gmp_runtime_inited(void);
+
+struct gmp_spawn_attr {
+	size_t stacksize;    /* 0: default */
+	void *stackaddr;     /* user-supplied stack (lowest address) or NULL */
+	void *user;          /* stored in g->user */
+};
+/* Start a G running fn(arg).  Returns NULL (and -errno in *err) on failure. */
+struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_attr *attr, int *err);
+/* End the calling G.  Must be called on a G (fn returning does this too). */
+GMP_NORETURN void gmp_exit(void);
+
+/* The calling G: a runtime G on an M, or this OS thread's foreign G. */
+struct gmp_g *gmp_g_current(void);
+static inline bool gmp_on_m(void) { return gmp_getm() != NULL; }
+
+/*
+ * Park the calling G.  unlockf(g, arg) runs after the G is off its stack
+ * (on g0), with the G already WAITING; it must not touch the G's stack
+ * beyond what arg points to and must not block.  If it returns false the G
+ * resumes at once.  Whoever later calls gmp_ready(g) resumes it.
+ * On a foreign thread the OS thread sleeps on a futex instead.
+ */
+void gmp_park(bool (*unlockf)(struct gmp_g *g, void *arg), void *arg,
+	      enum gmp_waitreason reason, const void *obj);
+/* Make a WAITING G runnable.  Callable from Gs, g0, timers and foreign threads. */
+void gmp_ready(struct gmp_g *g);
+/* Put the calling G at the back of the run queue. */
+void gmp_yield(void);
+/* Sleep until the deadline (gmp_nanotime units). */
+void gmp_sleep_until(int64_t deadline);
+
+/*
+ * Address-keyed wait queues (park.c) -- the emulated futex every blocking
+ * primitive is built on.  gmp_futex_wait parks while *addr == val:
+ *   0          woken by gmp_futex_wake / requeue
+ *   -EAGAIN    *addr != val on entry
+ *   -ETIMEDOUT the deadline (gmp_nanotime units, < 0 none) passed
+ */
+int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
+		   enum gmp_waitreason reason, const void *obj);
+int gmp_futex_wake(const void *addr, int n);
+/* Wake up to nwake waiters on addr, move up to nmove more to addr2. */
+int gmp_futex_requeue(const void *addr, int nwake, const void *addr2, int nmove);
+
+/* Counters for tests and introspection. */
+struct gmp_stats {
+	int nprocs, npidle, nmspinning, mcount, nmidle, runqsize;
+	int ngoroutines;
+};
+void gmp_stats_read(struct gmp_stats *st);
+
+#endif

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Makes sure the system packages a target needs are present.
+#   tools/deps.sh build   gcc/make only (always present if you got here)
+#   tools/deps.sh test    + Criterion (libcriterion-dev)
+# As root it installs what is missing with apt-get; otherwise it names the
+# packages and fails, so a run never goes on half-equipped.
+set -eu
+what=${1:-build}
+need=()
+have_header() { echo "#include <$1>" | ${CC:-gcc} -E -x c - >/dev/null 2>&1; }
+case $what in
+  build) ;;
+  test)
+    have_header criterion/criterion.h || need+=(libcriterion-dev)
+    ;;
+  *) echo "deps.sh: unknown target '$what'" >&2; exit 2 ;;
+esac
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "deps: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  exit 0
+fi
+echo "deps: missing packages: ${need[*]}" >&2
+echo "      install them with: sudo apt-get install ${need[*]}" >&2
+exit 1
