@@ -83,15 +83,6 @@ void gmp_g_free(struct gmp_p *pp, struct gmp_g *g)
 	}
 }
 
-/* Returns all of pp's free Gs to the global lists. */
-void gmp_gfree_purge(struct gmp_p *pp)
-{
-	struct gmp_g *list = pp->gfree;
-	pp->gfree = NULL;
-	pp->gfreecnt = 0;
-	gfput_global(list);
-}
-
 static struct gmp_g *pop(struct gmp_g **list)
 {
 	struct gmp_g *g = *list;

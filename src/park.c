@@ -118,13 +118,19 @@ static bool wait_unlockf(struct gmp_g *g, void *arg)
 {
 	struct waiter *w = arg;
 	struct bucket *b = bucket_of(atomic_load_explicit(&w->addr, memory_order_relaxed));
-	if (w->deadline >= 0) {
-		g->timer.when = w->deadline;
+	int64_t deadline = w->deadline;
+	bool first = false;
+	if (deadline >= 0) {
+		g->timer.when = deadline;
 		g->timer.fn = wait_timeout;
 		g->timer.arg = w;
-		gmp_timer_add(&g->timer);
+		first = gmp_timer_add(&g->timer);
 	}
 	gmp_unlock(&b->lock);
+	/* After the unlock: waking the poller may create an M. The waiter w
+	 * may be gone by now; only locals are used. */
+	if (first)
+		gmp_wakenetpoller(deadline);
 	return true;
 }
 

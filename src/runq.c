@@ -112,6 +112,16 @@ static uint32_t runqgrab(struct gmp_p *victim, _Atomic(struct gmp_g *) *batch, u
 		if (n == 0) {
 			if (stealnext) {
 				struct gmp_g *next = atomic_load_explicit(&victim->runnext, memory_order_acquire);
+				if (next && atomic_load_explicit(&victim->status, memory_order_relaxed) ==
+						    GMP_P_RUNNING) {
+					/* The victim is probably about to run it (it was just
+					 * readied by its running G): give it ~3 us first, as Go
+					 * does, so hand-off pairs stay on one P. */
+					int64_t until = gmp_nanotime() + 3000;
+					while (gmp_nanotime() < until &&
+					       atomic_load_explicit(&victim->runnext, memory_order_relaxed) == next)
+						gmp_cpu_relax();
+				}
 				if (next && atomic_compare_exchange_strong_explicit(
 						    &victim->runnext, &next, NULL, memory_order_acq_rel,
 						    memory_order_relaxed)) {

@@ -191,12 +191,16 @@ struct gmp_g {
 	struct gmp_timer timer;
 	void *user;                /* preload/'s per-thread record */
 	struct gmp_g *allnext;     /* all-G list (gmp_sched.allglock) */
+	void *tsan_fiber;          /* ThreadSanitizer builds only */
 };
 
 /* ------------------------------------------------------------------------
  * P: processor.
  */
 #define GMP_RUNQ_SIZE 256
+/* Hand-offs through runnext in a row before the pair yields to the queue
+ * (no preemption yet bounds their shared time slice). */
+#define GMP_MAX_INHERIT 61
 
 enum gmp_pstatus {
 	GMP_P_IDLE = 0,   /* on the idle list; no M */
@@ -209,6 +213,7 @@ struct gmp_p {
 	_Atomic uint32_t status;     /* enum gmp_pstatus */
 	struct gmp_m *m;             /* owner M; sched.lock for handoff */
 	uint32_t schedtick;          /* owner only; bumped per scheduled G */
+	uint32_t ninherit;           /* owner only; consecutive runnext hand-offs */
 	struct gmp_p *link;          /* idle list; sched.lock */
 
 	/* Local run queue: single producer (owner), multiple consumers (owner
@@ -249,6 +254,7 @@ struct gmp_m {
 	bool (*waitunlockf)(struct gmp_g *g, void *arg);
 	void *waitlock;
 	uint64_t fastrand;         /* own M only */
+	void *tsan_fiber;          /* ThreadSanitizer builds: the g0 fiber */
 };
 
 /* ------------------------------------------------------------------------
@@ -311,7 +317,6 @@ bool gmp_casgstatus(struct gmp_g *g, uint32_t from, uint32_t to);
 const char *gmp_gstatus_str(uint32_t st);
 struct gmp_g *gmp_g_alloc(struct gmp_p *pp, size_t stacksize, void *userstack, size_t userstacksize);
 void gmp_g_free(struct gmp_p *pp, struct gmp_g *g);
-void gmp_gfree_purge(struct gmp_p *pp);
 
 /* stack.c */
 int gmp_stack_alloc(struct gmp_stack *s, size_t size);
@@ -335,7 +340,10 @@ void gmp_globrunqputbatch_locked(struct gmp_g *head, struct gmp_g *tail, int n);
 struct gmp_g *gmp_globrunqget_locked(struct gmp_p *pp, int max);
 
 /* timer.c */
-void gmp_timer_add(struct gmp_timer *t);         /* t->when, fn, arg set; t idle */
+/* t->when, fn, arg set; t idle.  Returns true if t is now its P's earliest
+ * timer: the caller must then gmp_wakenetpoller(when) -- after releasing any
+ * lock it holds, since that may start an M. */
+bool gmp_timer_add(struct gmp_timer *t);
 bool gmp_timer_del(struct gmp_timer *t);         /* true: removed before it fired */
 int gmp_timer_run(struct gmp_p *pp, int64_t now, int64_t *next); /* run expired timers of pp */
 int64_t gmp_timer_next_all(void);                /* earliest deadline over all Ps, 0 = none */

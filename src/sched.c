@@ -55,6 +55,34 @@ static gmp_mutex initlock;
 
 static GMP_NORETURN void schedule(void);
 
+/*
+ * ThreadSanitizer follows one stack per OS thread unless told about fibers.
+ * In -DGMP_SANITIZE_THREAD builds every G and every g0 is a TSan fiber and
+ * each switch announces itself (which also gives TSan the happens-before
+ * edge the switch implies).  The scheduler functions that never return
+ * (mcall and what it calls, execute, goentry, gmp_exit) are GMP_NOTSAN so
+ * TSan's shadow call stacks stay balanced.  Compiled out otherwise.
+ */
+#ifdef GMP_SANITIZE_THREAD
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+static void tsan_switch(void **fiber)
+{
+	if (*fiber == NULL)
+		*fiber = __tsan_create_fiber(0);
+	__tsan_switch_to_fiber(*fiber, 0);
+}
+#define TSAN_G0_INIT(m) ((m)->tsan_fiber = __tsan_get_current_fiber())
+#define TSAN_TO_G(g) tsan_switch(&(g)->tsan_fiber)
+#define TSAN_TO_G0(m) tsan_switch(&(m)->tsan_fiber)
+#else
+#define TSAN_G0_INIT(m) ((void)0)
+#define TSAN_TO_G(g) ((void)0)
+#define TSAN_TO_G0(m) ((void)0)
+#endif
+#define GMP_NOTSAN __attribute__((no_sanitize_thread))
+
 static inline uint32_t m_fastrand(struct gmp_m *m)
 {
 	/* xorshift64* */
@@ -126,13 +154,14 @@ static struct gmp_m *mget_locked(void)
 
 /* ---------------------------------------------------------------- Ms */
 
-static void *mstart(void *arg)
+GMP_NOTSAN static void *mstart(void *arg)
 {
 	struct gmp_m *m = arg;
 	gmp_tls_m = m;
 	m->tid = gmp_gettid();
 	/* g0 reuses the bottom of this thread's stack for every mcall. */
 	m->g0sp = (char *)__builtin_frame_address(0) - 256;
+	TSAN_G0_INIT(m);
 	gmp_sigmask(SIG_SETMASK, &initsigmask, NULL);
 	struct gmp_p *pp = m->nextp;
 	m->nextp = NULL;
@@ -268,13 +297,14 @@ void gmp_wakenetpoller(int64_t when)
 
 /* ---------------------------------------------------------------- running Gs */
 
-static GMP_NORETURN void execute(struct gmp_m *m, struct gmp_g *g, bool inherit)
+GMP_NOTSAN static GMP_NORETURN void execute(struct gmp_m *m, struct gmp_g *g, bool inherit)
 {
 	m->curg = g;
 	g->m = m;
 	gmp_casgstatus(g, GMP_G_RUNNABLE, GMP_G_RUNNING);
 	if (!inherit)
 		m->p->schedtick++;
+	TSAN_TO_G(g);
 	gmp_ctx_jump(&g->ctx);
 }
 
@@ -365,7 +395,21 @@ top:
 		if (atomic_fetch_sub(&gmp_sched.nmspinning, 1) <= 0)
 			gmp_fatal("findrunnable: negative nmspinning");
 		/* The StoreLoad pair with submitters: re-check every queue after
-		 * we stopped counting as a spinner. */
+		 * we stopped counting as a spinner.  A submitter that saw us
+		 * spinning skipped its wakep, so its G is ours to find. */
+		atomic_thread_fence(memory_order_seq_cst);
+		gmp_lock(&gmp_sched.lock);
+		if (atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0 &&
+		    (pp = pidleget_locked()) != NULL) {
+			acquirep(m, pp);
+			g = gmp_globrunqget_locked(pp, 0);
+			gmp_unlock(&gmp_sched.lock);
+			m->spinning = true;
+			atomic_fetch_add(&gmp_sched.nmspinning, 1);
+			*inherit = false;
+			return g;
+		}
+		gmp_unlock(&gmp_sched.lock);
 		for (int i = 0; i < gmp_sched.nprocs; i++) {
 			if (!gmp_runqempty(gmp_sched.allp[i])) {
 				gmp_lock(&gmp_sched.lock);
@@ -425,38 +469,52 @@ top:
 	goto top;
 }
 
-static GMP_NORETURN void schedule(void)
+GMP_NOTSAN static GMP_NORETURN void schedule(void)
 {
 	struct gmp_m *m = gmp_getm();
 	if (unlikely(m->locks != 0))
 		gmp_fatal("schedule: holding %d runtime locks", m->locks);
-	struct gmp_p *pp = m->p;
-	struct gmp_g *g = NULL;
-	bool inherit = false;
-	int64_t w = atomic_load_explicit(&pp->timer0when, memory_order_relaxed);
-	if (w != 0) {
-		int64_t next;
-		gmp_timer_run(pp, gmp_nanotime(), &next);
+	for (;;) {
+		struct gmp_p *pp = m->p;
+		struct gmp_g *g = NULL;
+		bool inherit = false;
+		if (atomic_load_explicit(&pp->timer0when, memory_order_relaxed) != 0) {
+			int64_t next;
+			gmp_timer_run(pp, gmp_nanotime(), &next);
+		}
+		if (pp->schedtick % 61 == 0 &&
+		    atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
+			gmp_lock(&gmp_sched.lock);
+			g = gmp_globrunqget_locked(pp, 1);
+			gmp_unlock(&gmp_sched.lock);
+		}
+		if (g == NULL)
+			g = gmp_runqget(pp, &inherit);
+		if (g == NULL)
+			g = findrunnable(m, &inherit);
+		if (m->spinning)
+			resetspinning(m);
+		pp = m->p;
+		if (!inherit) {
+			pp->ninherit = 0;
+		} else if (++pp->ninherit >= GMP_MAX_INHERIT) {
+			/* A pair handing off through runnext shares one time slice;
+			 * once it is used up the pair goes behind everyone else.
+			 * (Requeue and pick again: a thief may take it meanwhile.) */
+			pp->ninherit = 0;
+			gmp_runqput(pp, g, false);
+			continue;
+		}
+		execute(m, g, inherit);
 	}
-	if (pp->schedtick % 61 == 0 && atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
-		gmp_lock(&gmp_sched.lock);
-		g = gmp_globrunqget_locked(pp, 1);
-		gmp_unlock(&gmp_sched.lock);
-	}
-	if (g == NULL)
-		g = gmp_runqget(pp, &inherit);
-	if (g == NULL)
-		g = findrunnable(m, &inherit);
-	if (m->spinning)
-		resetspinning(m);
-	execute(m, g, inherit);
 }
 
 /* Entry of every M into the scheduler from a G (on g0). */
-static void mcall(void (*fn)(void *))
+GMP_NOTSAN static void mcall(void (*fn)(void *))
 {
 	struct gmp_m *m = gmp_getm();
 	struct gmp_g *g = m->curg;
+	TSAN_TO_G0(m);
 	gmp_ctx_mcall(&g->ctx, m->g0sp, fn, g);
 }
 
@@ -470,7 +528,7 @@ static void dropg(struct gmp_m *m, struct gmp_g *g)
 
 struct gmp_g *gmp_g_current(void);
 
-static void goentry(void *arg)
+GMP_NOTSAN static void goentry(void *arg)
 {
 	struct gmp_g *g = arg;
 	g->fn(g->arg);
@@ -511,7 +569,7 @@ struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_at
 	return g;
 }
 
-static void goexit0(void *arg)
+GMP_NOTSAN static void goexit0(void *arg)
 {
 	struct gmp_g *g = arg;
 	struct gmp_m *m = gmp_getm();
@@ -526,7 +584,7 @@ static void goexit0(void *arg)
 	schedule();
 }
 
-void gmp_exit(void)
+GMP_NOTSAN void gmp_exit(void)
 {
 	struct gmp_m *m = gmp_getm();
 	if (unlikely(m == NULL || m->curg == NULL))
@@ -535,7 +593,7 @@ void gmp_exit(void)
 	__builtin_unreachable();
 }
 
-static void park_m(void *arg)
+GMP_NOTSAN static void park_m(void *arg)
 {
 	struct gmp_g *g = arg;
 	struct gmp_m *m = gmp_getm();
@@ -608,7 +666,7 @@ void gmp_ready(struct gmp_g *g)
 	gmp_wakep();
 }
 
-static void gosched_m(void *arg)
+GMP_NOTSAN static void gosched_m(void *arg)
 {
 	struct gmp_g *g = arg;
 	struct gmp_m *m = gmp_getm();
@@ -635,7 +693,9 @@ static void sleep_wake(struct gmp_timer *t)
 static bool sleep_arm(struct gmp_g *g, void *arg)
 {
 	(void)arg;
-	gmp_timer_add(&g->timer); /* on g0, G already WAITING: cannot fire early */
+	int64_t when = g->timer.when;
+	if (gmp_timer_add(&g->timer)) /* on g0, G already WAITING: cannot fire early */
+		gmp_wakenetpoller(when);
 	return true;
 }
 
@@ -654,6 +714,9 @@ void gmp_sleep_until(int64_t deadline)
 	g->timer.fn = sleep_wake;
 	g->timer.arg = g;
 	gmp_park(sleep_arm, NULL, GMP_WAIT_SLEEP, NULL);
+	/* We may run before the M that fired the timer has finished its
+	 * callback; the timer is ours again only once it has. */
+	gmp_timer_del(&g->timer);
 }
 
 /* ---------------------------------------------------------------- foreign Gs */

@@ -10,7 +10,7 @@
  *   - an M about to sleep with nothing to do blocks in the netpoller only
  *     until the earliest deadline over all Ps (gmp_timer_next_all).
  * Adding a timer earlier than the sleeping poller's wake time breaks the
- * poller (gmp_wakenetpoller).
+ * poller (the caller of gmp_timer_add calls gmp_wakenetpoller).
  *
  * State protocol (t->state, atomic):
  *   IDLE -> QUEUED       gmp_timer_add, under p->timerlock
@@ -77,7 +77,7 @@ static void heap_remove_locked(struct gmp_p *pp, int i)
 			      memory_order_release);
 }
 
-void gmp_timer_add(struct gmp_timer *t)
+bool gmp_timer_add(struct gmp_timer *t)
 {
 	struct gmp_m *m = gmp_getm();
 	struct gmp_p *pp = m && m->p ? m->p : gmp_sched.allp[0];
@@ -106,8 +106,7 @@ void gmp_timer_add(struct gmp_timer *t)
 	if (first)
 		atomic_store_explicit(&pp->timer0when, t->when, memory_order_release);
 	gmp_unlock(&pp->timerlock);
-	if (first)
-		gmp_wakenetpoller(t->when);
+	return first;
 }
 
 bool gmp_timer_del(struct gmp_timer *t)

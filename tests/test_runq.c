@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <string.h>
 
 #define NG 200000
 #define THIEVES 3
@@ -40,7 +41,8 @@ static void *thief(void *arg)
 
 static struct gmp_p *new_p(int id)
 {
-	struct gmp_p *p = calloc(1, sizeof *p);
+	struct gmp_p *p = aligned_alloc(GMP_CACHELINE, sizeof *p);
+	memset(p, 0, sizeof *p);
 	p->id = id;
 	atomic_store(&p->status, GMP_P_RUNNING);
 	return p;

@@ -32,11 +32,16 @@ static void spawn_100k(int procs)
 {
 	int threads_before = os_thread_count(); /* Criterion has its own */
 	rt_init(procs);
-	const uint64_t n = 100000;
-	wg_add(&wg, (uint32_t)n);
-	for (uint64_t i = 1; i <= n; i++)
+	const uint64_t n = 100000, wave = 10000;
+	/* In waves: 100k simultaneously live threads with guard pages would
+	 * exceed vm.max_map_count, natively and here (see test_stack). */
+	for (uint64_t i = 1; i <= n; i++) {
+		if (i % wave == 1)
+			wg_add(&wg, (uint32_t)wave);
 		spawn(add_one, (void *)(uintptr_t)i);
-	wg_wait(&wg);
+		if (i % wave == 0)
+			wg_wait(&wg);
+	}
 	cr_assert_eq(atomic_load(&sum), n * (n + 1) / 2);
 	cr_assert_eq(live_gs_settled(), 0, "Gs still alive after they all finished");
 	struct gmp_stats st;
@@ -236,4 +241,67 @@ Test(sched, goids_unique)
 		last = g->goid;
 	}
 	wg_wait(&wg);
+}
+
+/*
+ * Regression: a foreign thread's G on the global queue was stranded when the
+ * last spinning M went idle just as it was submitted (no M ever woke).
+ */
+static void trivial(void *arg) { wg_done(&wg); }
+static void foreign_submit_loop(int procs)
+{
+	rt_init(procs);
+	unsigned r = 99;
+	for (int i = 0; i < 20000; i++) {
+		wg_add(&wg, 1);
+		spawn(trivial, NULL);
+		/* Spin (not sleep) so the M goes idle right as we submit again. */
+		int64_t give_up = gmp_nanotime() + MS(10000);
+		while (atomic_load(&wg.n) != 0 && gmp_nanotime() < give_up)
+			gmp_cpu_relax();
+		cr_assert_eq(atomic_load(&wg.n), 0, "G %d from a foreign thread never ran", i);
+		r = r * 1103515245 + 12345;
+		for (unsigned k = (r >> 16) % 2000; k > 0; k--) /* 0-4 us: hit the window */
+			gmp_cpu_relax();
+	}
+}
+Test(sched, foreign_submit_not_lost_procs1) { foreign_submit_loop(1); }
+Test(sched, foreign_submit_not_lost_procs2) { foreign_submit_loop(2); }
+
+/*
+ * Regression: with one P, two Gs handing off through runnext starved every
+ * other G forever.  The third G must get to run and stop them.
+ */
+static _Atomic uint32_t hand;
+static _Atomic bool stop_pair;
+static void pair_side(void *arg)
+{
+	uint32_t me = (uint32_t)(uintptr_t)arg;
+	while (!atomic_load(&stop_pair)) {
+		while (atomic_load(&hand) != me && !atomic_load(&stop_pair))
+			gmp_futex_wait(&hand, 1 - me, gmp_nanotime() + MS(100), GMP_WAIT_TEST, NULL);
+		atomic_store(&hand, 1 - me);
+		gmp_futex_wake(&hand, 1);
+	}
+	wg_done(&wg);
+}
+static void stopper(void *arg)
+{
+	atomic_store(&stop_pair, true);
+	wg_done(&wg);
+}
+static void start_pair_then_stopper(void *arg)
+{
+	spawn(pair_side, (void *)0);
+	spawn(pair_side, (void *)1);
+	gmp_yield(); /* let the pair get going */
+	spawn(stopper, NULL);
+	wg_done(&wg);
+}
+Test(sched, runnext_pair_does_not_starve_others)
+{
+	rt_init(1);
+	wg_add(&wg, 4);
+	spawn(start_pair_then_stopper, NULL);
+	cr_assert(wg_wait_for(&wg, MS(20000)), "a runnext ping-pong pair starved the other Gs");
 }

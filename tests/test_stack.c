@@ -92,7 +92,7 @@ static void overflow(void *arg)
 	wg_done(&wg);
 }
 
-Test(stack, guard_page_catches_overflow, .signal = SIGSEGV)
+Test(stack, guard_page_catches_overflow, .signal = SIGSEGV, .disabled = UNDER_ASAN)
 {
 	setenv("GMP_STACKSIZE", "64k", 1);
 	setenv("GMP_STACKGUARD", "page", 1);

@@ -149,3 +149,26 @@ Test(timer, earlier_timer_breaks_poller)
 	cr_assert_eq(atomic_load(&wg.n), 1, "the 50 ms sleep waited behind the 5 s one");
 	cr_assert_lt(gmp_nanotime() - t0, MS(4000));
 }
+
+/*
+ * Regression: a G readied by its sleep timer could run (stolen by another P)
+ * and sleep again before the firing M finished the callback: "timer already
+ * in use".  Many Gs sleeping tiny intervals on several Ps hit that window.
+ */
+static void nap_loop(void *arg)
+{
+	unsigned r = (unsigned)(uintptr_t)arg;
+	for (int i = 0; i < 300; i++) {
+		r = r * 1103515245 + 12345;
+		gmp_sleep_until(gmp_nanotime() + (r >> 16) % 20000);
+	}
+	wg_done(&wg);
+}
+Test(timer, sleep_rearm_races_callback)
+{
+	rt_init(4);
+	wg_add(&wg, 64);
+	for (int i = 0; i < 64; i++)
+		spawn(nap_loop, (void *)(uintptr_t)(i + 1));
+	cr_assert(wg_wait_for(&wg, MS(60000)));
+}

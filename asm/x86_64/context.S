@@ -45,11 +45,11 @@
 gmp_ctx_mcall:
 	.cfi_startproc
 	SAVE_CTX %rdi
+	.cfi_undefined rip			/* from here on: bottom of g0, unwinders stop */
 	andq	$-16, %rsi			/* align the new stack */
 	movq	%rsi, %rsp			/* switch to the scheduler stack */
 	movq	%rcx, %rdi			/* fn(arg): arg was in %rcx */
 	xorl	%ebp, %ebp			/* no frame chain across stacks */
-	.cfi_undefined rip			/* unwinders stop here on g0 */
 	callq	*%rdx
 	ud2					/* fn must not return */
 	.cfi_endproc
@@ -61,6 +61,7 @@ gmp_ctx_mcall:
 	.type	gmp_ctx_jump, @function
 gmp_ctx_jump:
 	.cfi_startproc
+	.cfi_undefined rip			/* one-way: no caller to unwind to */
 	LOAD_CTX %rdi
 	.cfi_endproc
 	.size	gmp_ctx_jump, .-gmp_ctx_jump
