@@ -6,6 +6,7 @@
 #   make bench      benchmarks, native vs shim side by side (not a test)
 #   make stress     long stress runs (not part of test)
 #   make asan|ubsan|tsan   the runtime unit tests under a sanitizer
+#   make valgrind   the storm driver and unit suites under memcheck
 #   make install PREFIX=/usr/local
 
 CC      ?= gcc
@@ -43,7 +44,7 @@ LIB     := $(BUILD)/libgmpthread.so
 RTLIB   := $(BUILD)/libgmprt.a
 GMPRUN  := $(BUILD)/gmprun
 
-.PHONY: all demo test unit bench stress asan ubsan tsan install clean deps deps-test
+.PHONY: all demo test unit bench stress asan ubsan tsan valgrind install clean deps deps-test
 all: $(LIB) $(GMPRUN)
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -115,6 +116,13 @@ tsan:
 $(BUILD)/race/storm: tests/race/storm.c $(RTLIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Isrc -o $@ $< $(RTLIB) -ldl -lpthread
+
+# memcheck over the storm driver and every unit suite (G stacks are
+# registered with valgrind, so switches are not mistaken for frame changes).
+VALGRIND := valgrind -q --error-exitcode=9 --trace-children=yes
+valgrind: deps-test $(BUILD)/race/storm $(UNIT_BIN)
+	GMP_STACKSIZE=256k $(VALGRIND) $(BUILD)/race/storm
+	@for t in $(UNIT_BIN); do echo "valgrind $$t"; $(VALGRIND) $$t --jobs 1 -q || exit 1; done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/libgmpthread

@@ -125,6 +125,7 @@ struct gmp_g *gmp_g_alloc(struct gmp_p *pp, size_t stacksize, void *userstack, s
 		gmp_stack_free(&g->stack);
 	if (userstack) {
 		g->stack = (struct gmp_stack){ .lo = userstack, .hi = (char *)userstack + userstacksize };
+		gmp_stack_register(&g->stack);
 	} else if (g->stack.lo == NULL) {
 		if (gmp_stack_alloc(&g->stack, dflt ? gmp_sched.cfg.stacksize : stacksize) != 0) {
 			g->schedlink = NULL;

@@ -169,6 +169,7 @@ struct gmp_stack {
 	void *map;            /* mapping start (guard page included) */
 	size_t maplen;
 	bool pooled;          /* allocated by the runtime at the default size */
+	unsigned vg_id;       /* valgrind stack id (0: not registered) */
 };
 
 struct gmp_g {
@@ -322,6 +323,8 @@ void gmp_g_free(struct gmp_p *pp, struct gmp_g *g);
 int gmp_stack_alloc(struct gmp_stack *s, size_t size);
 void gmp_stack_free(struct gmp_stack *s);
 bool gmp_stack_overflowed(const struct gmp_stack *s);
+/* Tell valgrind (if running under it) that [lo, hi) is a stack. */
+void gmp_stack_register(struct gmp_stack *s);
 size_t gmp_stack_pagesize(void);
 
 /* alloc.c: runtime memory that never touches malloc. */
@@ -374,6 +377,9 @@ struct gmp_spawn_attr {
 };
 /* Start a G running fn(arg).  Returns NULL (and -errno in *err) on failure. */
 struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_attr *attr, int *err);
+/* Make the calling OS thread an M and its current execution a G running on
+ * [stack_lo, stack_hi) (the main thread, from the library constructor). */
+struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi);
 /* End the calling G.  Must be called on a G (fn returning does this too). */
 GMP_NORETURN void gmp_exit(void);
 

@@ -74,10 +74,12 @@ static void tsan_switch(void **fiber)
 	__tsan_switch_to_fiber(*fiber, 0);
 }
 #define TSAN_G0_INIT(m) ((m)->tsan_fiber = __tsan_get_current_fiber())
+#define TSAN_ADOPT(g) ((g)->tsan_fiber = __tsan_get_current_fiber())
 #define TSAN_TO_G(g) tsan_switch(&(g)->tsan_fiber)
 #define TSAN_TO_G0(m) tsan_switch(&(m)->tsan_fiber)
 #else
 #define TSAN_G0_INIT(m) ((void)0)
+#define TSAN_ADOPT(g) ((void)0)
 #define TSAN_TO_G(g) ((void)0)
 #define TSAN_TO_G0(m) ((void)0)
 #endif
@@ -170,11 +172,10 @@ GMP_NOTSAN static void *mstart(void *arg)
 }
 
 /* Creates an M that starts with pp (and spinning, if so). */
-static void newm(struct gmp_p *pp, bool spinning)
+/* Allocates and registers an M (counted against GMP_MAXTHREADS). */
+static struct gmp_m *mcommoninit(void)
 {
 	struct gmp_m *m = gmp_persistentalloc(sizeof *m);
-	m->nextp = pp;
-	m->spinning = spinning;
 	gmp_lock(&gmp_sched.lock);
 	if (gmp_sched.mcount >= gmp_sched.cfg.maxthreads) {
 		gmp_unlock(&gmp_sched.lock);
@@ -186,6 +187,14 @@ static void newm(struct gmp_p *pp, bool spinning)
 	m->alllink = gmp_sched.allm;
 	gmp_sched.allm = m;
 	gmp_unlock(&gmp_sched.lock);
+	return m;
+}
+
+static void newm(struct gmp_p *pp, bool spinning)
+{
+	struct gmp_m *m = mcommoninit();
+	m->nextp = pp;
+	m->spinning = spinning;
 
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
@@ -717,6 +726,70 @@ void gmp_sleep_until(int64_t deadline)
 	/* We may run before the M that fired the timer has finished its
 	 * callback; the timer is ours again only once it has. */
 	gmp_timer_del(&g->timer);
+}
+
+/* ---------------------------------------------------------------- adoption */
+
+/* No P was free for an adopted thread: queue its G and sleep as an idle M. */
+GMP_NOTSAN static void adopt_wait_m(void *arg)
+{
+	struct gmp_g *g = arg;
+	struct gmp_m *m = gmp_getm();
+	gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_RUNNABLE);
+	dropg(m, g);
+	gmp_lock(&gmp_sched.lock);
+	gmp_globrunqput_locked(g);
+	gmp_unlock(&gmp_sched.lock);
+	stopm(m);
+	schedule();
+}
+
+/*
+ * Turns the calling OS thread into an M and its current execution into a G
+ * (the program's main thread, from the library constructor).  The G runs on
+ * the thread's own stack, [stack_lo, stack_hi); the M gets a new g0 stack.
+ * From then on the G may park, and may resume on another M; the OS thread
+ * runs whatever G the scheduler gives it.  Returns the G.
+ */
+struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
+{
+	if (unlikely(!gmp_runtime_inited()))
+		gmp_fatal("gmp_adopt_thread before gmp_runtime_init");
+	if (unlikely(gmp_getm() != NULL))
+		gmp_fatal("gmp_adopt_thread: thread is already an M");
+	struct gmp_m *m = mcommoninit();
+	struct gmp_stack g0 = { 0 };
+	if (gmp_stack_alloc(&g0, M_STACK_SIZE) != 0)
+		gmp_fatal("gmp_adopt_thread: cannot allocate a g0 stack");
+	m->g0sp = g0.hi;
+	m->tid = gmp_gettid();
+
+	struct gmp_g *g = gmp_g_alloc(NULL, 0, stack_lo, (size_t)((char *)stack_hi - (char *)stack_lo));
+	if (g == NULL)
+		gmp_fatal("gmp_adopt_thread: cannot allocate a G");
+	g->fn = NULL; /* no start routine: it is the thread's own execution */
+	g->arg = NULL;
+	g->user = NULL;
+	g->foreign = false;
+	g->goid = atomic_fetch_add(&gmp_sched.goidgen, 1) + 1;
+	atomic_fetch_add(&gmp_sched.ngoroutines, 1);
+	gmp_casgstatus(g, GMP_G_DEAD, GMP_G_RUNNING);
+
+	gmp_tls_m = m;
+	TSAN_ADOPT(g); /* the thread's own fiber becomes the G's; g0 gets a new one */
+	m->curg = g;
+	g->m = m;
+	gmp_lock(&gmp_sched.lock);
+	struct gmp_p *pp = pidleget_locked();
+	gmp_unlock(&gmp_sched.lock);
+	if (pp) {
+		acquirep(m, pp);
+		pp->schedtick++;
+	} else {
+		/* Every P is busy: wait our turn like any runnable G. */
+		mcall(adopt_wait_m);
+	}
+	return g;
 }
 
 /* ---------------------------------------------------------------- foreign Gs */

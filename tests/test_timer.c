@@ -63,7 +63,7 @@ static void sleeper(void *arg)
 	int64_t now = gmp_nanotime();
 	if (now < deadline)
 		atomic_fetch_add(&early, 1);
-	if (now > deadline + MS(2000))
+	if (now > deadline + MS(10000)) /* "never fired", not "slow machine" */
 		atomic_fetch_add(&very_late, 1);
 	atomic_fetch_add(&total_late, now - deadline);
 	wg_done(&wg);
@@ -130,10 +130,14 @@ Test(timer, fires_when_everything_idle)
 	}
 }
 
-/* A running G adds an earlier timer while the poller sleeps toward a later one. */
+/*
+ * A running G adds an earlier timer while the poller sleeps toward a later
+ * one: the poller must be woken for it.  Checked by order, not by speed: the
+ * 50 ms sleeper must finish while the 60 s sleeper still sleeps.
+ */
 static void long_sleep(void *arg)
 {
-	gmp_sleep_until(gmp_nanotime() + MS(5000));
+	gmp_sleep_until(gmp_nanotime() + MS(60000));
 	wg_done(&wg);
 }
 Test(timer, earlier_timer_breaks_poller)
@@ -141,13 +145,11 @@ Test(timer, earlier_timer_breaks_poller)
 	rt_init(2);
 	wg_add(&wg, 2);
 	spawn(long_sleep, NULL);
-	gmp_sleep_until(gmp_nanotime() + MS(20)); /* the poller settles on +5 s */
-	int64_t t0 = gmp_nanotime();
+	gmp_sleep_until(gmp_nanotime() + MS(20)); /* the poller settles on +60 s */
 	spawn(short_sleep, NULL);
-	for (int i = 0; i < 4000 && atomic_load(&wg.n) > 1; i++)
+	for (int i = 0; i < 30000 && atomic_load(&wg.n) > 1; i++)
 		gmp_sleep_until(gmp_nanotime() + MS(1));
-	cr_assert_eq(atomic_load(&wg.n), 1, "the 50 ms sleep waited behind the 5 s one");
-	cr_assert_lt(gmp_nanotime() - t0, MS(4000));
+	cr_assert_eq(atomic_load(&wg.n), 1, "the 50 ms sleep waited behind the 60 s one");
 }
 
 /*
