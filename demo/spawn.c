@@ -41,35 +41,26 @@ static uint64_t hash_buf(unsigned seed)
 	return h;
 }
 
-static int os_threads(void)
+/* A numeric field of /proc/self/status ("Threads", "VmHWM"), or -1. */
+static long status_field(const char *key)
 {
 	FILE *f = fopen("/proc/self/status", "r");
 	char line[256];
-	int n = -1;
+	size_t klen = strlen(key);
+	long v = -1;
 	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "Threads: %d", &n) == 1)
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			v = strtol(line + klen + 1, NULL, 10);
 			break;
+		}
 	if (f)
 		fclose(f);
-	return n;
-}
-
-static long peak_rss_kb(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kb = -1;
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "VmHWM: %ld", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
+	return v;
 }
 
 static void note_threads(void)
 {
-	int n = os_threads(), p = atomic_load(&peak_os_threads);
+	int n = (int)status_field("Threads"), p = atomic_load(&peak_os_threads);
 	while (n > p && !atomic_compare_exchange_weak(&peak_os_threads, &p, n))
 		;
 }
@@ -155,7 +146,7 @@ static struct result run_child(int (*fn)(void))
 		int64_t t0 = now_ns();
 		int rc = fn();
 		struct result c = { rc == 0, (double)(now_ns() - t0) / 1e9, atomic_load(&peak_os_threads),
-				    peak_rss_kb(), atomic_load(&checksum) };
+				    status_field("VmHWM"), atomic_load(&checksum) };
 		if (write(fds[1], &c, sizeof c) != sizeof c)
 			_exit(2);
 		_exit(0);

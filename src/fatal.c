@@ -38,32 +38,38 @@ static size_t vformat(char *buf, size_t cap, const char *prefix, const char *fmt
 	return len;
 }
 
-void gmp_printerr(const char *fmt, ...)
+/* Formats one report line (with the current M/P/G if where) and writes it. */
+static void vreport(const char *prefix, bool where, const char *fmt, va_list ap)
 {
 	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	size_t len = vformat(buf, sizeof buf, "gmpthread: ", fmt, ap);
-	va_end(ap);
+	size_t len = vformat(buf, sizeof buf, prefix, fmt, ap);
+	if (where) {
+		struct gmp_m *m = gmp_getm();
+		struct gmp_g *g = m ? m->curg : NULL;
+		int n = snprintf(buf + len, sizeof buf - len, "\n  on M%d (tid %d), P%d, G%llu",
+				 m ? m->id : -1, (int)gmp_gettid(), m && m->p ? m->p->id : -1,
+				 g ? (unsigned long long)g->goid : 0ULL);
+		if (n > 0)
+			len += (size_t)n < sizeof buf - len - 2 ? (size_t)n : sizeof buf - len - 2;
+	}
 	buf[len++] = '\n';
 	write_all(buf, len);
 }
 
-void gmp_fatal(const char *fmt, ...)
+void gmp_printerr(const char *fmt, ...)
 {
-	char buf[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	size_t len = vformat(buf, sizeof buf, "gmpthread: fatal: ", fmt, ap);
+	vreport("gmpthread: ", false, fmt, ap);
 	va_end(ap);
-	struct gmp_m *m = gmp_getm();
-	struct gmp_g *g = m ? m->curg : NULL;
-	int n = snprintf(buf + len, sizeof buf - len, "\n  on M%d (tid %d), P%d, G%llu\n",
-			 m ? m->id : -1, (int)gmp_gettid(), m && m->p ? m->p->id : -1,
-			 g ? (unsigned long long)g->goid : 0ULL);
-	if (n > 0)
-		len += (size_t)n < sizeof buf - len ? (size_t)n : sizeof buf - len - 1;
-	write_all(buf, len);
+}
+
+void gmp_fatal(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("gmpthread: fatal: ", true, fmt, ap);
+	va_end(ap);
 	/* abort() may run atexit-like machinery on some libcs; go straight to SIGABRT. */
 	sigset_t set;
 	sigemptyset(&set);

@@ -161,7 +161,7 @@ GMP_NOTSAN static void *mstart(void *arg)
 	struct gmp_m *m = arg;
 	gmp_tls_m = m;
 	m->tid = gmp_gettid();
-	/* g0 reuses the bottom of this thread's stack for every mcall. */
+	/* Every mcall restarts g0 just below this frame, on the thread's own stack. */
 	m->g0sp = (char *)__builtin_frame_address(0) - 256;
 	TSAN_G0_INIT(m);
 	gmp_sigmask(SIG_SETMASK, &initsigmask, NULL);
@@ -171,7 +171,6 @@ GMP_NOTSAN static void *mstart(void *arg)
 	schedule();
 }
 
-/* Creates an M that starts with pp (and spinning, if so). */
 /* Allocates and registers an M (counted against GMP_MAXTHREADS). */
 static struct gmp_m *mcommoninit(void)
 {
@@ -190,6 +189,7 @@ static struct gmp_m *mcommoninit(void)
 	return m;
 }
 
+/* Creates an M that starts with pp (and spinning, if so). */
 static void newm(struct gmp_p *pp, bool spinning)
 {
 	struct gmp_m *m = mcommoninit();
