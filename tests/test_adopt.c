@@ -69,7 +69,7 @@ Test(adopt, parking_frees_the_p_procs1)
 	spawn(setter, NULL);
 	/* If this blocked the OS thread instead of parking, setter (which needs
 	 * our only P) could never run. */
-	cr_assert_eq(gmp_futex_wait(&flag, 0, gmp_nanotime() + MS(10000), GMP_WAIT_TEST, NULL), 0);
+	cr_assert_eq(gmp_futex_wait(&flag, 0, gmp_nanotime() + HANG_TIMEOUT, GMP_WAIT_TEST, NULL), 0);
 	cr_assert_eq(atomic_load(&flag), 1);
 }
 
@@ -139,7 +139,7 @@ Test(adopt, waits_for_a_p_when_all_busy)
 	gmp_sleep_until(gmp_nanotime() + MS(50));
 	cr_assert_eq(atomic_load(&adopted_ran), 0, "adopted thread ran without a P");
 	atomic_store(&release_hog, true);
-	cr_assert_eq(gmp_futex_wait(&adopted_ran, 0, gmp_nanotime() + MS(10000), GMP_WAIT_TEST, NULL) == 0 ||
+	cr_assert_eq(gmp_futex_wait(&adopted_ran, 0, gmp_nanotime() + HANG_TIMEOUT, GMP_WAIT_TEST, NULL) == 0 ||
 			     atomic_load(&adopted_ran) == 1,
 		     true, "adopted thread never got the P");
 	wg_wait(&wg);

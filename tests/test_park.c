@@ -57,7 +57,7 @@ static void pingpong_storm(int procs)
 		spawn(ponger, (void *)(uintptr_t)i);
 		spawn(pinger, (void *)(uintptr_t)i);
 	}
-	cr_assert(wg_wait_for(&wg, MS(60000)), "ping-pong storm hung: a wake-up was lost");
+	cr_assert(wg_wait_for(&wg, HANG_TIMEOUT), "ping-pong storm hung: a wake-up was lost");
 }
 Test(park, pingpong_storm_procs1) { pingpong_storm(1); }
 Test(park, pingpong_storm_procs2) { pingpong_storm(2); }
@@ -121,7 +121,7 @@ Test(park, timed_waits_race_wakes)
 		gmp_sleep_until(gmp_nanotime() + MS(1));
 	atomic_store(&producers_done, true);
 	gmp_futex_wake(&tokens, INT_MAX);
-	cr_assert(wg_wait_for(&wg, MS(60000)), "consumers hung");
+	cr_assert(wg_wait_for(&wg, HANG_TIMEOUT), "consumers hung");
 	cr_assert_eq(atomic_load(&consumed), TOKENS);
 	cr_assert_eq(atomic_load(&bad_results), 0);
 }
@@ -222,7 +222,7 @@ Test(park, foreign_threads_and_gs)
 	}
 	for (int i = 0; i < 16; i++)
 		pthread_join(th[i], NULL);
-	cr_assert(wg_wait_for(&wg, MS(30000)));
+	cr_assert(wg_wait_for(&wg, HANG_TIMEOUT));
 }
 
 Test(park, wait_value_mismatch_is_eagain)

@@ -87,7 +87,7 @@ static int want;
 static void spinner(void *arg)
 {
 	int now = atomic_fetch_add(&running, 1) + 1;
-	int64_t give_up = gmp_nanotime() + MS(10000);
+	int64_t give_up = gmp_nanotime() + HANG_TIMEOUT;
 	while (now < want && gmp_nanotime() < give_up)
 		now = atomic_load(&running);
 	int m = atomic_load(&maxrunning);
@@ -256,7 +256,7 @@ static void foreign_submit_loop(int procs)
 		wg_add(&wg, 1);
 		spawn(trivial, NULL);
 		/* Spin (not sleep) so the M goes idle right as we submit again. */
-		int64_t give_up = gmp_nanotime() + MS(10000);
+		int64_t give_up = gmp_nanotime() + HANG_TIMEOUT;
 		while (atomic_load(&wg.n) != 0 && gmp_nanotime() < give_up)
 			gmp_cpu_relax();
 		cr_assert_eq(atomic_load(&wg.n), 0, "G %d from a foreign thread never ran", i);
@@ -303,5 +303,5 @@ Test(sched, runnext_pair_does_not_starve_others)
 	rt_init(1);
 	wg_add(&wg, 4);
 	spawn(start_pair_then_stopper, NULL);
-	cr_assert(wg_wait_for(&wg, MS(20000)), "a runnext ping-pong pair starved the other Gs");
+	cr_assert(wg_wait_for(&wg, HANG_TIMEOUT), "a runnext ping-pong pair starved the other Gs");
 }

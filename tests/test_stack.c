@@ -134,5 +134,5 @@ Test(stack, canary_mode_has_no_per_stack_vma)
 		gmp_sleep_until(gmp_nanotime() + MS(1));
 	atomic_store(&release, 1);
 	gmp_futex_wake(&release, INT_MAX);
-	cr_assert(wg_wait_for(&wg, MS(60000)));
+	cr_assert(wg_wait_for(&wg, HANG_TIMEOUT));
 }

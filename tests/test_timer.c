@@ -63,7 +63,7 @@ static void sleeper(void *arg)
 	int64_t now = gmp_nanotime();
 	if (now < deadline)
 		atomic_fetch_add(&early, 1);
-	if (now > deadline + MS(10000)) /* "never fired", not "slow machine" */
+	if (now > deadline + HANG_TIMEOUT) /* "never fired", not "slow machine" */
 		atomic_fetch_add(&very_late, 1);
 	atomic_fetch_add(&total_late, now - deadline);
 	wg_done(&wg);
@@ -79,7 +79,7 @@ static void many_sleeps(int procs)
 		r = r * 1103515245 + 12345;
 		spawn(sleeper, (void *)(uintptr_t)(((r >> 8) % 50) * 1000000 + (r % 1000)));
 	}
-	cr_assert(wg_wait_for(&wg, MS(30000)), "sleepers never woke");
+	cr_assert(wg_wait_for(&wg, HANG_TIMEOUT), "sleepers never woke");
 	cr_assert_eq(atomic_load(&early), 0, "%d sleeps returned early", atomic_load(&early));
 	cr_assert_eq(atomic_load(&very_late), 0);
 	cr_log_info("mean lateness %lld us", (long long)(atomic_load(&total_late) / n / 1000));
@@ -126,7 +126,7 @@ Test(timer, fires_when_everything_idle)
 	for (int round = 0; round < 5; round++) {
 		wg_add(&wg, 1);
 		spawn(short_sleep, NULL);
-		cr_assert(wg_wait_for(&wg, MS(10000)), "timer on an idle P never fired");
+		cr_assert(wg_wait_for(&wg, HANG_TIMEOUT), "timer on an idle P never fired");
 	}
 }
 
@@ -172,5 +172,5 @@ Test(timer, sleep_rearm_races_callback)
 	wg_add(&wg, 64);
 	for (int i = 0; i < 64; i++)
 		spawn(nap_loop, (void *)(uintptr_t)(i + 1));
-	cr_assert(wg_wait_for(&wg, MS(60000)));
+	cr_assert(wg_wait_for(&wg, HANG_TIMEOUT));
 }

@@ -94,4 +94,7 @@ static inline struct gmp_g *spawn(void (*fn)(void *), void *arg)
 #endif
 
 #define MS(x) ((int64_t)(x) * 1000000)
+/* Bound for detecting a hang (a lost wake-up), never for judging speed:
+ * valgrind on a loaded 2-core machine is slow, and must still pass. */
+#define HANG_TIMEOUT MS(300000)
 #endif
