@@ -94,6 +94,7 @@ unit: deps-test $(UNIT_BIN)
 	@tools/run-unit.sh $(BUILD) $(UNIT_BIN)
 
 test: deps-test all unit
+	@bash tools/coverage.sh --lib $(LIB)
 	@echo "make test: all test suites passed"
 
 bench: all $(BENCH_BIN)
