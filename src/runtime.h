@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <pthread.h>
 
 #include "../asm/x86_64/context.h"
 
@@ -36,6 +37,8 @@
 #define GMP_COLD    __attribute__((cold, noinline))
 #define GMP_NORETURN __attribute__((noreturn))
 #define GMP_CACHELINE 64
+/* Never-returning scheduler paths: not instrumented by TSan (see sched.c). */
+#define GMP_NOTSAN __attribute__((no_sanitize_thread))
 
 /* ------------------------------------------------------------------------
  * Configuration (src/env.c).  Filled from GMP_* at init; tests may pass
@@ -215,6 +218,7 @@ struct gmp_p {
 	struct gmp_m *m;             /* owner M; sched.lock for handoff */
 	uint32_t schedtick;          /* owner only; bumped per scheduled G */
 	uint32_t ninherit;           /* owner only; consecutive runnext hand-offs */
+	_Atomic uint32_t syscalltick; /* bumped by the owner at each syscall entry/exit */
 	struct gmp_p *link;          /* idle list; sched.lock */
 
 	/* Local run queue: single producer (owner), multiple consumers (owner
@@ -245,6 +249,7 @@ struct gmp_m {
 	struct gmp_g *curg;        /* G running on this M (NULL on g0); own M only */
 	struct gmp_p *p;           /* P held; own M only, others under sched.lock when idle */
 	struct gmp_p *nextp;       /* P handed to us while parked; sched.lock */
+	struct gmp_p *oldp;        /* P we held when we entered a syscall; own M only */
 	bool spinning;             /* looking for work; own M only (counted in sched.nmspinning) */
 	int locks;                 /* > 0: inside the runtime, no preemption */
 	void *g0sp;                /* top of the scheduler (g0) stack */
@@ -351,6 +356,10 @@ bool gmp_timer_del(struct gmp_timer *t);         /* true: removed before it fire
 int gmp_timer_run(struct gmp_p *pp, int64_t now, int64_t *next); /* run expired timers of pp */
 int64_t gmp_timer_next_all(void);                /* earliest deadline over all Ps, 0 = none */
 
+/* sysmon.c */
+void gmp_sysmon_start(void);   /* idempotent */
+void gmp_sysmon_wake(void);    /* out of its deep sleep, if it is in one */
+
 /* netpoll_epoll.c */
 void gmp_netpoll_init(void);
 /* Block up to delay ns (<0: forever, 0: poll).  Returns Gs made ready as a
@@ -358,7 +367,18 @@ void gmp_netpoll_init(void);
 struct gmp_g *gmp_netpoll(int64_t delay, int *n);
 void gmp_netpoll_break(void);
 
-/* sched.c */
+/* sched.c: scheduler internals shared with syscall.c and sysmon.c */
+void gmp_acquirep(struct gmp_m *m, struct gmp_p *pp);
+struct gmp_p *gmp_releasep(struct gmp_m *m);
+void gmp_pidleput_locked(struct gmp_p *pp);
+struct gmp_p *gmp_pidleget_locked(void);
+void gmp_startm(struct gmp_p *pp, bool spinning);
+void gmp_stopm(struct gmp_m *m);
+void gmp_mcall(void (*fn)(void *));
+void gmp_dropg(struct gmp_m *m, struct gmp_g *g);
+GMP_NORETURN void gmp_schedule(void);
+GMP_NORETURN void gmp_execute(struct gmp_m *m, struct gmp_g *g, bool inherit);
+int gmp_real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 void gmp_wakep(void);
 void gmp_injectglist(struct gmp_g *list, int n);
 void gmp_wakenetpoller(int64_t when);
@@ -377,6 +397,14 @@ struct gmp_spawn_attr {
 };
 /* Start a G running fn(arg).  Returns NULL (and -errno in *err) on failure. */
 struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_attr *attr, int *err);
+/*
+ * Bracket a system call that may block: the G keeps its M, but the P can be
+ * retaken by sysmon (after ~20 us) and handed to another M, so the other Gs
+ * keep running.  exitsyscall gets the P back without a syscall when nobody
+ * took it.  No-ops on foreign threads.
+ */
+void gmp_entersyscall(void);
+void gmp_exitsyscall(void);
 /* Make the calling OS thread an M and its current execution a G running on
  * [stack_lo, stack_hi) (the main thread, from the library constructor). */
 struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi);

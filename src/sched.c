@@ -1,7 +1,7 @@
 /*
  * The scheduler: Ms running Gs on Ps (Go's proc.go, in C).
  *
- * Each M loops in schedule() on its g0 stack: pick a G, jump into it; the G
+ * Each M loops in gmp_schedule() on its g0 stack: pick a G, jump into it; the G
  * comes back to g0 through gmp_ctx_mcall when it parks, yields or exits, and
  * the M picks the next one.  Finding work, in order:
  *   1. the P's due timers;
@@ -51,9 +51,13 @@ static pthread_create_fn real_pthread_create;
 static sigset_t initsigmask;   /* signal mask of the process at init: every M starts with it */
 static gmp_mutex initlock;
 
+int gmp_real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	return real_pthread_create(t, attr, fn, arg);
+}
+
 #define M_STACK_SIZE (1u << 20) /* g0 runs the scheduler, timers and (later) dumps */
 
-static GMP_NORETURN void schedule(void);
 
 /*
  * ThreadSanitizer follows one stack per OS thread unless told about fibers.
@@ -83,7 +87,6 @@ static void tsan_switch(void **fiber)
 #define TSAN_TO_G(g) ((void)0)
 #define TSAN_TO_G0(m) ((void)0)
 #endif
-#define GMP_NOTSAN __attribute__((no_sanitize_thread))
 
 static inline uint32_t m_fastrand(struct gmp_m *m)
 {
@@ -98,7 +101,7 @@ static inline uint32_t m_fastrand(struct gmp_m *m)
 
 /* ---------------------------------------------------------------- P/M lists */
 
-static void acquirep(struct gmp_m *m, struct gmp_p *pp)
+void gmp_acquirep(struct gmp_m *m, struct gmp_p *pp)
 {
 	if (unlikely(m->p || pp->m))
 		gmp_fatal("acquirep: M%d already has P or P%d has M", m->id, pp->id);
@@ -107,7 +110,7 @@ static void acquirep(struct gmp_m *m, struct gmp_p *pp)
 	atomic_store_explicit(&pp->status, GMP_P_RUNNING, memory_order_relaxed);
 }
 
-static struct gmp_p *releasep(struct gmp_m *m)
+struct gmp_p *gmp_releasep(struct gmp_m *m)
 {
 	struct gmp_p *pp = m->p;
 	if (unlikely(pp == NULL || pp->m != m))
@@ -118,7 +121,7 @@ static struct gmp_p *releasep(struct gmp_m *m)
 	return pp;
 }
 
-static void pidleput_locked(struct gmp_p *pp)
+void gmp_pidleput_locked(struct gmp_p *pp)
 {
 	if (unlikely(!gmp_runqempty(pp)))
 		gmp_fatal("pidleput: P%d has runnable Gs", pp->id);
@@ -127,7 +130,7 @@ static void pidleput_locked(struct gmp_p *pp)
 	atomic_fetch_add(&gmp_sched.npidle, 1);
 }
 
-static struct gmp_p *pidleget_locked(void)
+struct gmp_p *gmp_pidleget_locked(void)
 {
 	struct gmp_p *pp = gmp_sched.pidle;
 	if (pp) {
@@ -167,8 +170,8 @@ GMP_NOTSAN static void *mstart(void *arg)
 	gmp_sigmask(SIG_SETMASK, &initsigmask, NULL);
 	struct gmp_p *pp = m->nextp;
 	m->nextp = NULL;
-	acquirep(m, pp);
-	schedule();
+	gmp_acquirep(m, pp);
+	gmp_schedule();
 }
 
 /* Allocates and registers an M (counted against GMP_MAXTHREADS). */
@@ -213,7 +216,7 @@ static void newm(struct gmp_p *pp, bool spinning)
 }
 
 /* Parks the current M (without a P) until startm hands it one. */
-static void stopm(struct gmp_m *m)
+void gmp_stopm(struct gmp_m *m)
 {
 	if (unlikely(m->p || m->spinning))
 		gmp_fatal("stopm: M%d holds a P or spins", m->id);
@@ -222,7 +225,7 @@ static void stopm(struct gmp_m *m)
 	gmp_unlock(&gmp_sched.lock);
 	gmp_notesleep(&m->park);
 	gmp_noteclear(&m->park);
-	acquirep(m, m->nextp);
+	gmp_acquirep(m, m->nextp);
 	m->nextp = NULL;
 }
 
@@ -230,11 +233,11 @@ static void stopm(struct gmp_m *m)
  * Runs some M with pp (or an idle P if pp is NULL).  If spinning, the caller
  * has already counted it in nmspinning and we undo that when no P is idle.
  */
-static void startm(struct gmp_p *pp, bool spinning)
+void gmp_startm(struct gmp_p *pp, bool spinning)
 {
 	gmp_lock(&gmp_sched.lock);
 	if (pp == NULL) {
-		pp = pidleget_locked();
+		pp = gmp_pidleget_locked();
 		if (pp == NULL) {
 			gmp_unlock(&gmp_sched.lock);
 			if (spinning && atomic_fetch_sub(&gmp_sched.nmspinning, 1) <= 0)
@@ -261,7 +264,7 @@ void gmp_wakep(void)
 	if (atomic_load(&gmp_sched.nmspinning) != 0 ||
 	    !atomic_compare_exchange_strong(&gmp_sched.nmspinning, &z, 1))
 		return;
-	startm(NULL, true);
+	gmp_startm(NULL, true);
 }
 
 static void resetspinning(struct gmp_m *m)
@@ -289,7 +292,7 @@ void gmp_injectglist(struct gmp_g *list, int n)
 	gmp_unlock(&gmp_sched.lock);
 	/* One M per idle P, up to one per G. */
 	for (int i = 0; i < n && atomic_load(&gmp_sched.npidle) > 0; i++)
-		startm(NULL, false);
+		gmp_startm(NULL, false);
 }
 
 void gmp_wakenetpoller(int64_t when)
@@ -306,7 +309,7 @@ void gmp_wakenetpoller(int64_t when)
 
 /* ---------------------------------------------------------------- running Gs */
 
-GMP_NOTSAN static GMP_NORETURN void execute(struct gmp_m *m, struct gmp_g *g, bool inherit)
+GMP_NOTSAN GMP_NORETURN void gmp_execute(struct gmp_m *m, struct gmp_g *g, bool inherit)
 {
 	m->curg = g;
 	g->m = m;
@@ -394,8 +397,8 @@ top:
 		*inherit = false;
 		return g;
 	}
-	releasep(m);
-	pidleput_locked(pp);
+	gmp_releasep(m);
+	gmp_pidleput_locked(pp);
 	gmp_unlock(&gmp_sched.lock);
 
 	bool wasspinning = m->spinning;
@@ -409,8 +412,8 @@ top:
 		atomic_thread_fence(memory_order_seq_cst);
 		gmp_lock(&gmp_sched.lock);
 		if (atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0 &&
-		    (pp = pidleget_locked()) != NULL) {
-			acquirep(m, pp);
+		    (pp = gmp_pidleget_locked()) != NULL) {
+			gmp_acquirep(m, pp);
 			g = gmp_globrunqget_locked(pp, 0);
 			gmp_unlock(&gmp_sched.lock);
 			m->spinning = true;
@@ -422,10 +425,10 @@ top:
 		for (int i = 0; i < gmp_sched.nprocs; i++) {
 			if (!gmp_runqempty(gmp_sched.allp[i])) {
 				gmp_lock(&gmp_sched.lock);
-				pp = pidleget_locked();
+				pp = gmp_pidleget_locked();
 				gmp_unlock(&gmp_sched.lock);
 				if (pp) {
-					acquirep(m, pp);
+					gmp_acquirep(m, pp);
 					m->spinning = true;
 					atomic_fetch_add(&gmp_sched.nmspinning, 1);
 					goto top;
@@ -449,12 +452,12 @@ top:
 		atomic_store(&gmp_sched.polluntil, 0);
 		atomic_store(&gmp_sched.lastpoll, now);
 		gmp_lock(&gmp_sched.lock);
-		pp = pidleget_locked();
+		pp = gmp_pidleget_locked();
 		gmp_unlock(&gmp_sched.lock);
 		if (pp == NULL) {
 			gmp_injectglist(list, n);
 		} else {
-			acquirep(m, pp);
+			gmp_acquirep(m, pp);
 			if (list) {
 				g = list;
 				gmp_injectglist(g->schedlink, n - 1);
@@ -474,11 +477,11 @@ top:
 		if (pu == 0 || pu > polluntil)
 			gmp_netpoll_break();
 	}
-	stopm(m);
+	gmp_stopm(m);
 	goto top;
 }
 
-GMP_NOTSAN static GMP_NORETURN void schedule(void)
+GMP_NOTSAN GMP_NORETURN void gmp_schedule(void)
 {
 	struct gmp_m *m = gmp_getm();
 	if (unlikely(m->locks != 0))
@@ -514,12 +517,12 @@ GMP_NOTSAN static GMP_NORETURN void schedule(void)
 			gmp_runqput(pp, g, false);
 			continue;
 		}
-		execute(m, g, inherit);
+		gmp_execute(m, g, inherit);
 	}
 }
 
 /* Entry of every M into the scheduler from a G (on g0). */
-GMP_NOTSAN static void mcall(void (*fn)(void *))
+GMP_NOTSAN void gmp_mcall(void (*fn)(void *))
 {
 	struct gmp_m *m = gmp_getm();
 	struct gmp_g *g = m->curg;
@@ -527,7 +530,7 @@ GMP_NOTSAN static void mcall(void (*fn)(void *))
 	gmp_ctx_mcall(&g->ctx, m->g0sp, fn, g);
 }
 
-static void dropg(struct gmp_m *m, struct gmp_g *g)
+void gmp_dropg(struct gmp_m *m, struct gmp_g *g)
 {
 	m->curg = NULL;
 	g->m = NULL;
@@ -583,14 +586,14 @@ GMP_NOTSAN static void goexit0(void *arg)
 	struct gmp_g *g = arg;
 	struct gmp_m *m = gmp_getm();
 	gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_DEAD);
-	dropg(m, g);
+	gmp_dropg(m, g);
 	if (unlikely(gmp_stack_overflowed(&g->stack)))
 		gmp_fatal("stack overflow in G%llu (canary at %p overwritten)",
 			  (unsigned long long)g->goid, g->stack.lo);
 	g->user = NULL;
 	atomic_fetch_sub(&gmp_sched.ngoroutines, 1);
 	gmp_g_free(m->p, g);
-	schedule();
+	gmp_schedule();
 }
 
 GMP_NOTSAN void gmp_exit(void)
@@ -598,7 +601,7 @@ GMP_NOTSAN void gmp_exit(void)
 	struct gmp_m *m = gmp_getm();
 	if (unlikely(m == NULL || m->curg == NULL))
 		gmp_fatal("gmp_exit called outside a G");
-	mcall(goexit0);
+	gmp_mcall(goexit0);
 	__builtin_unreachable();
 }
 
@@ -607,7 +610,7 @@ GMP_NOTSAN static void park_m(void *arg)
 	struct gmp_g *g = arg;
 	struct gmp_m *m = gmp_getm();
 	gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_WAITING);
-	dropg(m, g);
+	gmp_dropg(m, g);
 	bool (*fn)(struct gmp_g *, void *) = m->waitunlockf;
 	if (fn) {
 		m->waitunlockf = NULL;
@@ -615,10 +618,10 @@ GMP_NOTSAN static void park_m(void *arg)
 		m->waitlock = NULL;
 		if (!ok) {
 			gmp_casgstatus(g, GMP_G_WAITING, GMP_G_RUNNABLE);
-			execute(m, g, true);
+			gmp_execute(m, g, true);
 		}
 	}
-	schedule();
+	gmp_schedule();
 }
 
 /* Foreign threads: the OS thread itself sleeps until gmp_ready. */
@@ -647,10 +650,10 @@ void gmp_park(bool (*unlockf)(struct gmp_g *g, void *arg), void *arg, enum gmp_w
 		park_foreign(g, unlockf, arg);
 	} else {
 		/* Runtime locks may be held here if unlockf releases them (the
-		 * wait queues do); schedule() checks that none is left. */
+		 * wait queues do); gmp_schedule() checks that none is left. */
 		m->waitunlockf = unlockf;
 		m->waitlock = arg;
-		mcall(park_m);
+		gmp_mcall(park_m);
 	}
 	g->waitreason = GMP_WAIT_NONE;
 	g->waitobj = NULL;
@@ -680,9 +683,9 @@ GMP_NOTSAN static void gosched_m(void *arg)
 	struct gmp_g *g = arg;
 	struct gmp_m *m = gmp_getm();
 	gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_RUNNABLE);
-	dropg(m, g);
+	gmp_dropg(m, g);
 	gmp_runqput(m->p, g, false);
-	schedule();
+	gmp_schedule();
 }
 
 void gmp_yield(void)
@@ -691,7 +694,7 @@ void gmp_yield(void)
 		gmp_sys(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
 		return;
 	}
-	mcall(gosched_m);
+	gmp_mcall(gosched_m);
 }
 
 static void sleep_wake(struct gmp_timer *t)
@@ -736,12 +739,12 @@ GMP_NOTSAN static void adopt_wait_m(void *arg)
 	struct gmp_g *g = arg;
 	struct gmp_m *m = gmp_getm();
 	gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_RUNNABLE);
-	dropg(m, g);
+	gmp_dropg(m, g);
 	gmp_lock(&gmp_sched.lock);
 	gmp_globrunqput_locked(g);
 	gmp_unlock(&gmp_sched.lock);
-	stopm(m);
-	schedule();
+	gmp_stopm(m);
+	gmp_schedule();
 }
 
 /*
@@ -780,14 +783,14 @@ struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
 	m->curg = g;
 	g->m = m;
 	gmp_lock(&gmp_sched.lock);
-	struct gmp_p *pp = pidleget_locked();
+	struct gmp_p *pp = gmp_pidleget_locked();
 	gmp_unlock(&gmp_sched.lock);
 	if (pp) {
-		acquirep(m, pp);
+		gmp_acquirep(m, pp);
 		pp->schedtick++;
 	} else {
 		/* Every P is busy: wait our turn like any runnable G. */
-		mcall(adopt_wait_m);
+		gmp_mcall(adopt_wait_m);
 	}
 	return g;
 }
@@ -883,7 +886,7 @@ void gmp_runtime_init(const struct gmp_config *cfg)
 		pp->id = i;
 		pp->fastrand = (uint32_t)(i * 2654435761u + 1);
 		gmp_sched.allp[i] = pp;
-		pidleput_locked(pp); /* no other thread yet */
+		gmp_pidleput_locked(pp); /* no other thread yet */
 	}
 	atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
 	atomic_store_explicit(&gmp_sched.inited, true, memory_order_release);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -42,6 +43,18 @@ static void leaf(void *arg)
 		gmp_sleep_until(gmp_nanotime() + 100000);
 	done1();
 }
+/* Blocking system calls: the P is retaken and handed off meanwhile. */
+static void sleeper_in_kernel(void *arg)
+{
+	for (int i = 0; i < 20; i++) {
+		struct timespec ts = { 0, 200000 };
+		gmp_entersyscall();
+		nanosleep(&ts, NULL);
+		gmp_exitsyscall();
+	}
+	done1();
+}
+
 static void spawner(void *arg)
 {
 	for (uintptr_t i = 1; i <= 2000; i++)
@@ -89,7 +102,9 @@ static int run(int procs)
 	cfg.maxprocs = procs;
 	gmp_runtime_init(&cfg);
 
-	atomic_store(&pending, 4 + 4 * 2000);
+	atomic_store(&pending, 4 + 4 * 2000 + 3);
+	for (int i = 0; i < 3; i++)
+		gmp_spawn(sleeper_in_kernel, NULL, NULL, NULL);
 	for (int i = 0; i < 4; i++)
 		gmp_spawn(spawner, NULL, NULL, NULL);
 	wait_all();
