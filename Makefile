@@ -44,7 +44,7 @@ LIB     := $(BUILD)/libgmpthread.so
 RTLIB   := $(BUILD)/libgmprt.a
 GMPRUN  := $(BUILD)/gmprun
 
-.PHONY: all demo test unit bench stress asan ubsan tsan valgrind install clean deps deps-test
+.PHONY: all demo test unit progs bench stress asan ubsan tsan valgrind install clean deps deps-test
 all: $(LIB) $(GMPRUN)
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -93,7 +93,13 @@ demo: deps all $(BUILD)/demo/spawn
 unit: deps-test $(UNIT_BIN)
 	@tools/run-unit.sh $(BUILD) $(UNIT_BIN)
 
-test: deps-test all unit
+# Conformance programs (tests/progs): ordinary `gcc -pthread` programs, each
+# run natively, then under LD_PRELOAD=$(LIB) with GMP_MAXPROCS=1 and 2.
+progs: deps-test all
+	@tests/progs/run.sh $(BUILD) native
+	@tests/progs/run.sh $(BUILD) shim
+
+test: deps-test all unit progs
 	@bash tools/coverage.sh --lib $(LIB)
 	@echo "make test: all test suites passed"
 

@@ -12,6 +12,7 @@ case $what in
   build) ;;
   test)
     have_header criterion/criterion.h || need+=(libcriterion-dev)
+    command -v g++ >/dev/null 2>&1 || need+=(g++)   # C++ conformance programs
     ;;
   *) echo "deps.sh: unknown target '$what'" >&2; exit 2 ;;
 esac
