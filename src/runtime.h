@@ -193,6 +193,7 @@ struct gmp_g {
 	_Atomic uint32_t fwake;    /* foreign: 1 = readied */
 	/* Timer for sleeps and timed parks.  Owner: the G. */
 	struct gmp_timer timer;
+	int errno_save;            /* errno while not running (tls.c); owner per status */
 	void *user;                /* preload/'s per-thread record */
 	struct gmp_g *allnext;     /* all-G list (gmp_sched.allglock) */
 	void *tsan_fiber;          /* ThreadSanitizer builds only */
@@ -355,6 +356,10 @@ bool gmp_timer_add(struct gmp_timer *t);
 bool gmp_timer_del(struct gmp_timer *t);         /* true: removed before it fired */
 int gmp_timer_run(struct gmp_p *pp, int64_t now, int64_t *next); /* run expired timers of pp */
 int64_t gmp_timer_next_all(void);                /* earliest deadline over all Ps, 0 = none */
+
+/* tls.c: per-G thread-local state across switches */
+void gmp_tls_save(struct gmp_g *g);   /* G leaving its M */
+void gmp_tls_load(struct gmp_g *g);   /* G about to run on the current M */
 
 /* sysmon.c */
 void gmp_sysmon_start(void);   /* idempotent */

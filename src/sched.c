@@ -316,6 +316,7 @@ GMP_NOTSAN GMP_NORETURN void gmp_execute(struct gmp_m *m, struct gmp_g *g, bool 
 	gmp_casgstatus(g, GMP_G_RUNNABLE, GMP_G_RUNNING);
 	if (!inherit)
 		m->p->schedtick++;
+	gmp_tls_load(g);
 	TSAN_TO_G(g);
 	gmp_ctx_jump(&g->ctx);
 }
@@ -526,6 +527,7 @@ GMP_NOTSAN void gmp_mcall(void (*fn)(void *))
 {
 	struct gmp_m *m = gmp_getm();
 	struct gmp_g *g = m->curg;
+	gmp_tls_save(g);
 	TSAN_TO_G0(m);
 	gmp_ctx_mcall(&g->ctx, m->g0sp, fn, g);
 }
@@ -567,6 +569,7 @@ struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_at
 	g->waitreason = GMP_WAIT_NONE;
 	g->waitobj = NULL;
 	g->foreign = false;
+	g->errno_save = 0; /* a new thread starts with errno 0, as natively */
 	gmp_ctx_make(&g->ctx, g->stack.hi, goentry, g);
 	atomic_fetch_add(&gmp_sched.ngoroutines, 1);
 	gmp_casgstatus(g, GMP_G_DEAD, GMP_G_RUNNABLE);
