@@ -47,3 +47,11 @@ void gmp_rawfree(void *p, size_t size)
 	if (p)
 		munmap(p, size);
 }
+
+void gmp_alloc_forklock(bool dolock)
+{
+	if (dolock)
+		gmp_lock(&lock);
+	else
+		gmp_unlock(&lock);
+}

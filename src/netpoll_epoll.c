@@ -93,3 +93,15 @@ struct gmp_g *gmp_netpoll(int64_t delay, int *n)
 	}
 	return NULL;
 }
+
+void gmp_netpoll_forkchild(void)
+{
+	if (atomic_load(&inited)) {
+		gmp_sys(SYS_close, epfd, 0, 0, 0, 0, 0);
+		gmp_sys(SYS_close, breakfd, 0, 0, 0, 0, 0);
+	}
+	epfd = breakfd = -1;
+	atomic_store(&wakesig, 0);
+	initlock = (gmp_mutex){ 0 };
+	atomic_store(&inited, false);
+}

@@ -23,6 +23,13 @@
  * waiter deletes its timer after it resumes; gmp_timer_del waits out a
  * running callback, so the callback never touches a dead stack frame.
  *
+ *   an interrupter (gmp_g_interrupt, for cancellation and signals) sets
+ *   -EINTR and readies it -- only for waits that asked for it (_intr).
+ * An interruptible waiter publishes its entry in g->wqw under g->wqlock and
+ * checks g->intr under the bucket lock before it enqueues; the interrupter
+ * sets g->intr first, then looks at g->wqw.  So either the waiter sees the
+ * flag, or the interrupter finds it queued (lock order: wqlock -> bucket).
+ *
  * Requeue moves a waiter to another address's bucket holding both bucket
  * locks (lower address first).  w->addr changes then, so the timeout path
  * reads it, locks that bucket and re-checks it before trusting it.
@@ -160,35 +167,89 @@ static void wait_foreign(struct gmp_g *g, struct bucket *b, struct waiter *w)
 	gmp_casgstatus(g, GMP_G_RUNNABLE, GMP_G_RUNNING);
 }
 
-int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline, enum gmp_waitreason reason,
-		   const void *obj)
+static int futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline, enum gmp_waitreason reason,
+		      const void *obj, bool intr)
 {
 	struct gmp_g *g = gmp_g_current();
 	struct waiter w = { .g = g, .deadline = deadline, .result = 0 };
 	atomic_store_explicit(&w.addr, (const void *)addr, memory_order_relaxed);
+	if (intr) {
+		gmp_lock(&g->wqlock);
+		g->wqw = &w;
+		gmp_unlock(&g->wqlock);
+	}
 	struct bucket *b = bucket_of(addr);
 	gmp_lock(&b->lock);
 	if (atomic_load_explicit(addr, memory_order_relaxed) != val) {
+		w.result = -EAGAIN;
+	} else if (intr && atomic_load(&g->intr)) {
+		w.result = -EINTR;
+	} else if (deadline >= 0 && gmp_nanotime() >= deadline) {
+		w.result = -ETIMEDOUT;
+	} else {
+		enqueue_locked(b, &w);
+		if (g->foreign) {
+			g->waitreason = (uint8_t)reason;
+			g->waitobj = obj;
+			wait_foreign(g, b, &w);
+			g->waitreason = GMP_WAIT_NONE;
+			g->waitobj = NULL;
+		} else {
+			gmp_park(wait_unlockf, &w, reason, obj);
+			if (deadline >= 0)
+				gmp_timer_del(&g->timer);
+		}
+		b = NULL;
+	}
+	if (b)
 		gmp_unlock(&b->lock);
-		return -EAGAIN;
+	if (intr) {
+		/* After this no interrupter can reach w, whose frame ends here. */
+		gmp_lock(&g->wqlock);
+		g->wqw = NULL;
+		gmp_unlock(&g->wqlock);
+		if (w.result == -EINTR)
+			atomic_store(&g->intr, 0);
 	}
-	if (deadline >= 0 && gmp_nanotime() >= deadline) {
-		gmp_unlock(&b->lock);
-		return -ETIMEDOUT;
-	}
-	enqueue_locked(b, &w);
-	if (g->foreign) {
-		g->waitreason = (uint8_t)reason;
-		g->waitobj = obj;
-		wait_foreign(g, b, &w);
-		g->waitreason = GMP_WAIT_NONE;
-		g->waitobj = NULL;
-		return w.result;
-	}
-	gmp_park(wait_unlockf, &w, reason, obj);
-	if (deadline >= 0)
-		gmp_timer_del(&g->timer);
 	return w.result;
+}
+
+int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline, enum gmp_waitreason reason,
+		   const void *obj)
+{
+	return futex_wait(addr, val, deadline, reason, obj, false);
+}
+
+int gmp_futex_wait_intr(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
+			enum gmp_waitreason reason, const void *obj)
+{
+	return futex_wait(addr, val, deadline, reason, obj, true);
+}
+
+void gmp_g_interrupt(struct gmp_g *g)
+{
+	atomic_store(&g->intr, 1);
+	gmp_lock(&g->wqlock);
+	struct waiter *w = g->wqw;
+	if (w) {
+		struct bucket *b = lock_waiter_bucket(w);
+		if (w->queued) {
+			unlink_locked(b, w);
+			w->result = -EINTR;
+			gmp_unlock(&b->lock);
+			gmp_unlock(&g->wqlock);
+			gmp_ready(g);
+			return;
+		}
+		gmp_unlock(&b->lock);
+	}
+	gmp_unlock(&g->wqlock);
+}
+
+void gmp_futex_reset(void)
+{
+	for (int i = 0; i < GMP_WQ_BUCKETS; i++)
+		table[i] = (struct bucket){ 0 };
 }
 
 /* Dequeues up to n waiters on addr into a list (linked by next). */

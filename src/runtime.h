@@ -194,6 +194,18 @@ struct gmp_g {
 	/* Timer for sleeps and timed parks.  Owner: the G. */
 	struct gmp_timer timer;
 	int errno_save;            /* errno while not running (tls.c); owner per status */
+	/* Signals (tls.c): the G's own mask, applied to its M when it runs;
+	 * signals sent to it while it had them blocked or was not running. */
+	uint64_t sigmask;          /* kernel sigset; written by the G itself */
+	_Atomic uint64_t sigpend;  /* bit sig-1; set by senders, cleared by the G */
+	_Atomic uint64_t sigqueued; /* of those, sent with a value (sigqueue) */
+	void *_Atomic sigqv;       /* 64 values, allocated on first use; never freed */
+	/* Interruption of a blocking wait (park.c): intr is set by an
+	 * interrupter, consumed by the G; wqw is the wait-queue entry the G is
+	 * blocked on, protected by wqlock. */
+	_Atomic uint32_t intr;
+	gmp_mutex wqlock;
+	void *wqw;
 	void *user;                /* preload/'s per-thread record */
 	struct gmp_g *allnext;     /* all-G list (gmp_sched.allglock) */
 	void *tsan_fiber;          /* ThreadSanitizer builds only */
@@ -261,6 +273,7 @@ struct gmp_m {
 	bool (*waitunlockf)(struct gmp_g *g, void *arg);
 	void *waitlock;
 	uint64_t fastrand;         /* own M only */
+	uint64_t sigmask;          /* signal mask now set on the OS thread; own M only */
 	void *tsan_fiber;          /* ThreadSanitizer builds: the g0 fiber */
 };
 
@@ -290,6 +303,8 @@ struct gmp_sched {
 	int ngfree_stack;
 	struct gmp_g *gfree_nostack; /* dead Gs without a stack */
 
+	gmp_mutex foreignlock;       /* free list of foreign Gs (sched.c) */
+
 	gmp_mutex allglock;
 	struct gmp_g *allg;         /* every G ever allocated (Gs are never freed) */
 	_Atomic int ngoroutines;    /* live (not dead) Gs, foreign ones excluded */
@@ -300,6 +315,7 @@ struct gmp_sched {
 	_Atomic int64_t lastpoll;
 	_Atomic int64_t polluntil;
 
+	_Atomic uint64_t idlesigmask; /* mask of Ms with no G (tls.c); set by preload/ */
 	_Atomic bool inited;
 };
 
@@ -337,6 +353,7 @@ size_t gmp_stack_pagesize(void);
 void *gmp_persistentalloc(size_t size);   /* zeroed, never freed */
 void *gmp_rawalloc(size_t size);          /* mmap; NULL on failure */
 void gmp_rawfree(void *p, size_t size);
+void gmp_alloc_forklock(bool lock);      /* fork: hold / release the arena lock */
 
 /* runq.c */
 void gmp_runqput(struct gmp_p *pp, struct gmp_g *g, bool next);
@@ -360,10 +377,18 @@ int64_t gmp_timer_next_all(void);                /* earliest deadline over all P
 /* tls.c: per-G thread-local state across switches */
 void gmp_tls_save(struct gmp_g *g);   /* G leaving its M */
 void gmp_tls_load(struct gmp_g *g);   /* G about to run on the current M */
+/* The M is going to sleep without a G: give it gmp_sched.idlesigmask (the
+ * main thread's mask), so a process-directed signal the program blocks in
+ * its threads is not taken by an idle OS thread. */
+void gmp_sig_idle(struct gmp_m *m);
+/* Every signal but glibc's internal SIGCANCEL (32) and SIGSETXID (33):
+ * setuid() and friends signal every OS thread and wait for each. */
+#define GMP_SIGALL (~(uint64_t)0 & ~(3ULL << 31))
 
 /* sysmon.c */
 void gmp_sysmon_start(void);   /* idempotent */
 void gmp_sysmon_wake(void);    /* out of its deep sleep, if it is in one */
+void gmp_sysmon_forkchild(void); /* fork child: no sysmon thread; start anew on demand */
 
 /* netpoll_epoll.c */
 void gmp_netpoll_init(void);
@@ -371,6 +396,9 @@ void gmp_netpoll_init(void);
  * schedlink list (count in *n). */
 struct gmp_g *gmp_netpoll(int64_t delay, int *n);
 void gmp_netpoll_break(void);
+/* fork child: close the parent's epoll/eventfd (shared with it) and start
+ * anew on demand. */
+void gmp_netpoll_forkchild(void);
 
 /* sched.c: scheduler internals shared with syscall.c and sysmon.c */
 void gmp_acquirep(struct gmp_m *m, struct gmp_p *pp);
@@ -442,12 +470,47 @@ void gmp_sleep_until(int64_t deadline);
  *   0          woken by gmp_futex_wake / requeue
  *   -EAGAIN    *addr != val on entry
  *   -ETIMEDOUT the deadline (gmp_nanotime units, < 0 none) passed
+ *   -EINTR     (the _intr variant only) gmp_g_interrupt was called
  */
 int gmp_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
 		   enum gmp_waitreason reason, const void *obj);
+/* Same, but -EINTR when interrupted (gmp_g_interrupt) before or while waiting. */
+int gmp_futex_wait_intr(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
+			enum gmp_waitreason reason, const void *obj);
+/* Forget every waiter (the fork child: their Gs do not exist there). */
+void gmp_futex_reset(void);
 int gmp_futex_wake(const void *addr, int n);
 /* Wake up to nwake waiters on addr, move up to nmove more to addr2. */
 int gmp_futex_requeue(const void *addr, int nwake, const void *addr2, int nmove);
+
+/*
+ * Interrupt g's current or next blocking wait (gmp_futex_wait returns
+ * -EINTR).  The interrupter first records why (a pending cancel or signal);
+ * the G clears g->intr with gmp_intr_clear before it checks that state
+ * and waits, so no interrupt is lost.  Callable from any thread.
+ */
+void gmp_g_interrupt(struct gmp_g *g);
+static inline void gmp_intr_clear(struct gmp_g *g) { atomic_store(&g->intr, 0); }
+
+/* Signals sent to a G (tls.c).  Sets the pending bit and, if the G runs
+ * now with the signal unblocked, signals its M; a waiting G is interrupted.
+ * Delivery happens on the G's M, with the G current, when it next runs. */
+void gmp_g_signal(struct gmp_g *g, int sig);
+/* Same, carrying a value (pthread_sigqueue: si_code SI_QUEUE). */
+void gmp_g_sigqueue(struct gmp_g *g, int sig, void *value);
+/* Set the calling G's mask (kernel sigset bits) and deliver what it unblocks. */
+void gmp_g_setsigmask(struct gmp_g *g, uint64_t mask);
+
+/*
+ * fork() support (sched.c).  prepare: take the runtime locks whose data the
+ * child keeps; parent: release them; child: rebuild the runtime around the
+ * calling thread (its M and G, if it has them, become the only ones; every
+ * other G, queue, timer and waiter is dropped; sysmon and the poller start
+ * afresh on demand).
+ */
+void gmp_fork_prepare(void);
+void gmp_fork_parent(void);
+void gmp_fork_child(void);
 
 /* Counters for tests and introspection. */
 struct gmp_stats {

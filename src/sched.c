@@ -48,7 +48,6 @@ __thread struct gmp_m *gmp_tls_m __attribute__((tls_model("initial-exec")));
 
 typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 static pthread_create_fn real_pthread_create;
-static sigset_t initsigmask;   /* signal mask of the process at init: every M starts with it */
 static gmp_mutex initlock;
 
 int gmp_real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
@@ -167,7 +166,9 @@ GMP_NOTSAN static void *mstart(void *arg)
 	/* Every mcall restarts g0 just below this frame, on the thread's own stack. */
 	m->g0sp = (char *)__builtin_frame_address(0) - 256;
 	TSAN_G0_INIT(m);
-	gmp_sigmask(SIG_SETMASK, &initsigmask, NULL);
+	/* Cloned with every signal blocked (newm); it stays so until the M runs
+	 * a G, whose mask it then takes (tls.c). */
+	m->sigmask = GMP_SIGALL;
 	struct gmp_p *pp = m->nextp;
 	m->nextp = NULL;
 	gmp_acquirep(m, pp);
@@ -223,6 +224,7 @@ void gmp_stopm(struct gmp_m *m)
 	gmp_lock(&gmp_sched.lock);
 	mput_locked(m);
 	gmp_unlock(&gmp_sched.lock);
+	gmp_sig_idle(m);
 	gmp_notesleep(&m->park);
 	gmp_noteclear(&m->park);
 	gmp_acquirep(m, m->nextp);
@@ -448,6 +450,8 @@ top:
 		now = gmp_nanotime();
 		int64_t delay = polluntil > now ? polluntil - now : 0;
 		int n;
+		if (delay != 0)
+			gmp_sig_idle(m);
 		struct gmp_g *list = gmp_netpoll(delay, &n);
 		now = gmp_nanotime();
 		atomic_store(&gmp_sched.polluntil, 0);
@@ -570,6 +574,14 @@ struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_at
 	g->waitobj = NULL;
 	g->foreign = false;
 	g->errno_save = 0; /* a new thread starts with errno 0, as natively */
+	/* A new thread inherits its creator's signal mask, nothing pending. */
+	if (m && m->curg)
+		g->sigmask = m->curg->sigmask;
+	else
+		gmp_sigmask(SIG_SETMASK, NULL, (sigset_t *)&g->sigmask);
+	atomic_store(&g->sigpend, 0);
+	atomic_store(&g->sigqueued, 0);
+	atomic_store(&g->intr, 0);
 	gmp_ctx_make(&g->ctx, g->stack.hi, goentry, g);
 	atomic_fetch_add(&gmp_sched.ngoroutines, 1);
 	gmp_casgstatus(g, GMP_G_DEAD, GMP_G_RUNNABLE);
@@ -780,6 +792,12 @@ struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
 	g->goid = atomic_fetch_add(&gmp_sched.goidgen, 1) + 1;
 	atomic_fetch_add(&gmp_sched.ngoroutines, 1);
 	gmp_casgstatus(g, GMP_G_DEAD, GMP_G_RUNNING);
+	gmp_sigmask(SIG_SETMASK, NULL, (sigset_t *)&g->sigmask);
+	m->sigmask = g->sigmask;
+	atomic_store(&gmp_sched.idlesigmask, g->sigmask);
+	atomic_store(&g->sigpend, 0);
+	atomic_store(&g->sigqueued, 0);
+	atomic_store(&g->intr, 0);
 
 	gmp_tls_m = m;
 	TSAN_ADOPT(g); /* the thread's own fiber becomes the G's; g0 gets a new one */
@@ -806,8 +824,7 @@ struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
  * thread exits (glibc runs __cxa_thread_atexit_impl destructors then).
  */
 static __thread struct gmp_g *tls_foreign_g __attribute__((tls_model("initial-exec")));
-static gmp_mutex foreign_lock;
-static struct gmp_g *foreign_free;   /* foreign_lock */
+static struct gmp_g *foreign_free;   /* gmp_sched.foreignlock */
 
 extern int __cxa_thread_atexit_impl(void (*)(void *), void *, void *);
 extern void *__dso_handle;
@@ -816,19 +833,19 @@ static void foreign_release(void *arg)
 {
 	struct gmp_g *g = arg;
 	tls_foreign_g = NULL;
-	gmp_lock(&foreign_lock);
+	gmp_lock(&gmp_sched.foreignlock);
 	g->schedlink = foreign_free;
 	foreign_free = g;
-	gmp_unlock(&foreign_lock);
+	gmp_unlock(&gmp_sched.foreignlock);
 }
 
 GMP_COLD static struct gmp_g *foreign_g_new(void)
 {
-	gmp_lock(&foreign_lock);
+	gmp_lock(&gmp_sched.foreignlock);
 	struct gmp_g *g = foreign_free;
 	if (g)
 		foreign_free = g->schedlink;
-	gmp_unlock(&foreign_lock);
+	gmp_unlock(&gmp_sched.foreignlock);
 	if (g == NULL) {
 		g = gmp_persistentalloc(sizeof *g);
 		gmp_lock(&gmp_sched.allglock);
@@ -838,6 +855,10 @@ GMP_COLD static struct gmp_g *foreign_g_new(void)
 	}
 	g->foreign = true;
 	g->goid = atomic_fetch_add(&gmp_sched.goidgen, 1) + 1;
+	gmp_sigmask(SIG_SETMASK, NULL, (sigset_t *)&g->sigmask);
+	atomic_store(&g->sigpend, 0);
+	atomic_store(&g->sigqueued, 0);
+	atomic_store(&g->intr, 0);
 	atomic_store(&g->status, GMP_G_RUNNING);
 	tls_foreign_g = g;
 	__cxa_thread_atexit_impl(foreign_release, g, &__dso_handle);
@@ -879,7 +900,6 @@ void gmp_runtime_init(const struct gmp_config *cfg)
 	real_pthread_create = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
 	if (real_pthread_create == NULL)
 		real_pthread_create = pthread_create;
-	gmp_sigmask(SIG_SETMASK, NULL, &initsigmask);
 
 	int n = gmp_sched.cfg.maxprocs;
 	gmp_sched.nprocs = n;

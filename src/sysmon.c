@@ -157,3 +157,10 @@ void gmp_sysmon_start(void)
 	if (atomic_compare_exchange_strong(&started, &f, true))
 		sysmon_create();
 }
+
+void gmp_sysmon_forkchild(void)
+{
+	atomic_store(&started, false);
+	atomic_store(&waiting, false);
+	gmp_noteclear(&note);
+}

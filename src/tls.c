@@ -1,5 +1,5 @@
 /*
- * Thread-local state across G switches.
+ * Thread-local state across G switches: errno and the signal mask.
  *
  * Today Gs share their M's TLS block ("shared" mode): glibc's per-thread
  * state belongs to the OS thread, so the one piece of it every program
@@ -11,6 +11,22 @@
  * copy.  The per-G TLS mode (a TCB per G and a thread-pointer switch) is
  * the cure and will hook in here.
  *
+ * Signal masks are per thread in POSIX, so they are per G here:
+ *   - g->sigmask is the G's mask; m->sigmask what the OS thread has now.
+ *     Loading a G sets the OS mask only when the two differ (one syscall,
+ *     and almost never: threads inherit their creator's mask).
+ *   - a new M blocks everything until it runs a G; an M that sleeps without
+ *     a G takes the main thread's mask (gmp_sig_idle), so a signal that the
+ *     program blocks in main and unblocks in one thread is taken only by an
+ *     OS thread running that thread -- or stays pending for the process
+ *     until it runs or sigwait()s it -- while a signal nobody blocks (^C)
+ *     still reaches an idle thread.  A handler that runs on an M with no G
+ *     (in that window, or between two Gs) acts as the main thread.
+ *   - a signal sent to one G (pthread_kill) is a bit in g->sigpend.  It is
+ *     delivered by tgkill() to the G's own M while that G is current, at
+ *     its next switch-in or at once if it is running with the signal
+ *     unblocked; a G blocked in an interruptible wait is interrupted.
+ *
  * Both hooks run in the scheduler with the M's own TLS live: save on the
  * G's way out (before mcall leaves its stack), load on the way in (last
  * thing before the jump), so runtime code in between may clobber errno.
@@ -18,6 +34,36 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <sys/syscall.h>
+
+static void sig_setmask(struct gmp_m *m, uint64_t mask)
+{
+	gmp_sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, 8, 0, 0);
+	m->sigmask = mask;
+}
+
+/* Raise on this OS thread the pending signals g no longer blocks. */
+static void deliver_pending(struct gmp_m *m, struct gmp_g *g)
+{
+	uint64_t want;
+	while ((want = atomic_load(&g->sigpend) & ~g->sigmask) != 0) {
+		int sig = __builtin_ctzll(want) + 1;
+		uint64_t bit = 1ULL << (sig - 1);
+		atomic_fetch_and(&g->sigpend, ~bit);
+		long pid = gmp_sys(SYS_getpid, 0, 0, 0, 0, 0, 0);
+		if (atomic_fetch_and(&g->sigqueued, ~bit) & bit) {
+			siginfo_t si = { 0 };
+			si.si_signo = sig;
+			si.si_code = SI_QUEUE;
+			si.si_pid = (pid_t)pid;
+			si.si_uid = (uid_t)gmp_sys(SYS_getuid, 0, 0, 0, 0, 0, 0);
+			si.si_value.sival_ptr = ((void **)atomic_load(&g->sigqv))[sig - 1];
+			gmp_sys(SYS_rt_tgsigqueueinfo, pid, m->tid, sig, &si, 0, 0);
+		} else {
+			gmp_sys(SYS_tgkill, pid, m->tid, sig, 0, 0, 0);
+		}
+	}
+}
 
 void gmp_tls_save(struct gmp_g *g)
 {
@@ -26,5 +72,65 @@ void gmp_tls_save(struct gmp_g *g)
 
 void gmp_tls_load(struct gmp_g *g)
 {
+	struct gmp_m *m = g->m;
+	if (unlikely(m->sigmask != g->sigmask))
+		sig_setmask(m, g->sigmask);
+	if (unlikely(atomic_load_explicit(&g->sigpend, memory_order_relaxed) != 0))
+		deliver_pending(m, g);
 	errno = g->errno_save;
+}
+
+void gmp_sig_idle(struct gmp_m *m)
+{
+	uint64_t want = atomic_load_explicit(&gmp_sched.idlesigmask, memory_order_relaxed);
+	if (m->sigmask != want)
+		sig_setmask(m, want);
+}
+
+void gmp_g_setsigmask(struct gmp_g *g, uint64_t mask)
+{
+	/* SIGKILL and SIGSTOP cannot be blocked. */
+	mask &= ~((1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)));
+	g->sigmask = mask;
+	struct gmp_m *m = gmp_getm();
+	if (m == NULL) {
+		uint64_t k = mask;
+		gmp_sys(SYS_rt_sigprocmask, SIG_SETMASK, &k, NULL, 8, 0, 0);
+		return;
+	}
+	m->locks++;
+	if (m->sigmask != mask)
+		sig_setmask(m, mask);
+	deliver_pending(m, g);
+	m->locks--;
+}
+
+void gmp_g_sigqueue(struct gmp_g *g, int sig, void *value)
+{
+	void **v = atomic_load(&g->sigqv);
+	if (v == NULL) {
+		void **fresh = gmp_persistentalloc(64 * sizeof(void *));
+		if (atomic_compare_exchange_strong(&g->sigqv, &v, fresh))
+			v = fresh; /* else v is the winner's; ours is lost (rare, small) */
+	}
+	v[sig - 1] = value;
+	atomic_fetch_or(&g->sigqueued, 1ULL << (sig - 1));
+	gmp_g_signal(g, sig);
+}
+
+void gmp_g_signal(struct gmp_g *g, int sig)
+{
+	uint64_t bit = 1ULL << (sig - 1);
+	atomic_fetch_or(&g->sigpend, bit);
+	struct gmp_m *self = gmp_getm();
+	if (self && self->curg == g) {
+		self->locks++;
+		deliver_pending(self, g);
+		self->locks--;
+		return;
+	}
+	/* Blocked: it stays pending for g.  A G running on another M gets it at
+	 * its next switch-in (preemption will make that prompt). */
+	if (!(g->sigmask & bit) && atomic_load(&g->status) == GMP_G_WAITING)
+		gmp_g_interrupt(g);
 }
