@@ -37,19 +37,25 @@ HDRS    := $(wildcard src/*.h) $(wildcard asm/$(ARCH)/*.h)
 
 UNIT_SRC := $(wildcard tests/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
-BENCH_SRC := $(wildcard bench/*.c)
+BENCH_SRC := bench/bench_core.c
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 LIB     := $(BUILD)/libgmpthread.so
 RTLIB   := $(BUILD)/libgmprt.a
 GMPRUN  := $(BUILD)/gmprun
 
-.PHONY: all demo test unit progs bench stress asan ubsan tsan valgrind install clean deps deps-test
+.PHONY: all demo test unit progs real bench stress asan ubsan tsan valgrind install clean deps deps-test
 all: $(LIB) $(GMPRUN)
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -c $< -o $@
+
+# The pthread layer is unwound through by pthread_exit and cancellation
+# (forced unwinding), so its frames carry cleanups.
+$(BUILD)/obj/preload/%.o: preload/%.c preload/shim.h $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -fexceptions -c $< -o $@
 
 $(BUILD)/obj/%.o: %.S $(HDRS)
 	@mkdir -p $(dir $@)
@@ -62,7 +68,8 @@ $(RTLIB): $(RT_OBJ)
 $(LIB): $(RT_OBJ) $(PRE_OBJ) preload/libgmpthread.map
 	$(CC) -shared $(SANFLAGS) -o $@ $(RT_OBJ) $(PRE_OBJ) \
 	    -Wl,--version-script=preload/libgmpthread.map -Wl,-z,defs -Wl,-z,now \
-	    -ldl -lpthread
+	    -ldl -lpthread -lgcc_s
+	@touch $(BUILD)/.shim-pthreads
 
 $(GMPRUN): tools/gmprun.c
 	@mkdir -p $(dir $@)
@@ -77,18 +84,15 @@ $(BUILD)/bench/%: bench/%.c $(RTLIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Isrc -o $@ $< $(RTLIB) -ldl -lpthread
 
-$(BUILD)/demo/%: demo/%.c $(RTLIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) -Isrc -o $@ $< $(RTLIB) -ldl -lpthread
-
 deps:
 	@tools/deps.sh build
 
 deps-test:
 	@tools/deps.sh test
 
-demo: deps all $(BUILD)/demo/spawn
-	$(BUILD)/demo/spawn
+# An unmodified pthread program, run natively and under the shim.
+demo: deps all
+	@demo/run.sh $(BUILD)
 
 unit: deps-test $(UNIT_BIN)
 	@tools/run-unit.sh $(BUILD) $(UNIT_BIN)
@@ -99,12 +103,21 @@ progs: deps-test all
 	@tests/progs/run.sh $(BUILD) native
 	@tests/progs/run.sh $(BUILD) shim
 
-test: deps-test all unit progs
+# Unmodified Debian programs (pigz, zstd, sysbench, stress-ng), natively
+# and under the shim.  Skipped until their issues land: sysbench-mutex
+# counts events in a __thread variable (per-G TLS, issue 4); at P=1
+# stress-ng's workers block in pause() holding the only P (issue 5).
+REAL_SKIP ?= shim/*/sysbench-mutex shim/P1/sng-mutex shim/P1/sng-sem
+real: deps-test all
+	@REAL_SKIP="$(REAL_SKIP)" tests/real/run.sh $(BUILD)
+
+test: deps-test all unit progs real
 	@bash tools/coverage.sh --lib $(LIB)
 	@echo "make test: all test suites passed"
 
 bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
+	@bench/run_pthread.sh $(BUILD)
 
 stress: deps-test $(UNIT_BIN)
 	@GMP_TEST_STRESS=1 tools/run-unit.sh $(BUILD) $(UNIT_BIN)

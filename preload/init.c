@@ -3,9 +3,9 @@
  * under preload/ and listed in libgmpthread.map; the runtime (src/) is all
  * hidden.  The pthread interposition layer is built here on the runtime API.
  */
-#include "../src/runtime.h"
+#include "shim.h"
 
-#define GMP_EXPORT __attribute__((visibility("default")))
+void shim_threads_init(void);
 
 #ifndef GMP_VERSION
 #define GMP_VERSION "0.1.0"
@@ -17,9 +17,14 @@ GMP_EXPORT const char *gmpthread_version(void)
 	return GMP_VERSION;
 }
 
-/* Parse GMP_* once at load, so a malformed knob is reported at start-up.
- * No thread and no descriptor is created until the program needs one. */
-__attribute__((constructor)) static void gmp_preload_init(void)
+/*
+ * At load: parse GMP_* (a malformed knob is reported at start-up) and make
+ * the main thread a G on M0.  Runs before the program's own constructors
+ * (priority 101), so they already run as a G.  No other OS thread and no
+ * descriptor is created until the program needs one.
+ */
+__attribute__((constructor(101))) static void gmp_preload_init(void)
 {
 	gmp_runtime_init(NULL);
+	shim_threads_init();
 }

@@ -17,6 +17,11 @@
 # `/* expect-output: TEXT */` lines in its source.  Each run has a 60 s
 # timeout.  Logs: BUILD_DIR/progs/logs/<config>/<name>.{out,err}.
 #
+# A line `/* shim-skip: P1,P2: REASON */` (or just P2) in a source marks a
+# known gap of the shim that a later issue closes: in those configurations
+# the program is reported SKIP with the reason, and counted as skipped --
+# never as passed.
+#
 # In shim mode, once BUILD_DIR/.shim-pthreads exists (created by the build
 # of the pthread interposition layer), mn_many_threads is run with
 # GMP_EXPECT_MAX_OS_THREADS=16.
@@ -44,7 +49,7 @@ TIMEOUT=${PROGS_TIMEOUT:-60}
 # Only this script decides these.
 unset GMP_EXPECT_MAX_OS_THREADS GMP_MAXPROCS
 
-pass=0 fail=0
+pass=0 fail=0 skip=0
 failed=()
 
 note_fail() { # label
@@ -135,6 +140,17 @@ for cfg in "${configs[@]}"; do
 		want_rc=${want_rc:-0}
 		mapfile -t want_lines < <(sed -n 's|^/\* expect-output: *\(.*[^ ]\) *\*/.*$|\1|p' "$src")
 
+		skipwhy=$(sed -n 's|^/\* shim-skip: *\([P0-9,]*\): *\(.*[^ ]\) *\*/.*$|\1 \2|p' "$src" | head -n 1)
+		if [ "$mode" = shim ] && [ -n "$skipwhy" ]; then
+			skipcfgs=${skipwhy%% *}
+			case ",$skipcfgs," in
+			*",${cfg#shim/},"*)
+				skip=$((skip + 1))
+				printf 'SKIP  %-8s %-22s  %s\n' "$cfg" "$name" "${skipwhy#* }"
+				continue ;;
+			esac
+		fi
+
 		envs=()
 		case $cfg in
 		shim/P1) envs=(LD_PRELOAD="$lib" GMP_MAXPROCS=1) ;;
@@ -181,5 +197,5 @@ for cfg in "${configs[@]}"; do
 done
 
 [ $fail -eq 0 ] || echo "failed: ${failed[*]}"
-echo "progs: $pass passed, $fail failed"
+echo "progs: $pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]

@@ -1,0 +1,186 @@
+/*
+ * Signals aimed at threads: pthread_kill, pthread_sigqueue, per-thread
+ * masks, and the calls that read a thread's pending set.  The runtime keeps
+ * a mask and a pending set per G (src/tls.c explains delivery); here the
+ * POSIX calls are mapped onto them.  Foreign threads are OS threads: their
+ * calls go straight to the kernel.
+ */
+#include "shim.h"
+
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define SIGBIT(s) (1ULL << ((s) - 1))
+/* glibc reserves these for itself; programs can neither block nor send them. */
+#define RESERVED (SIGBIT(32) | SIGBIT(33))
+
+static bool on_g(struct shim_thread **t)
+{
+	*t = shim_self();
+	return !(*t)->foreign;
+}
+
+GMP_EXPORT int pthread_kill(pthread_t th, int sig)
+{
+	struct shim_thread *t = shim_lookup(th);
+	if (t == NULL || (atomic_load(&t->flags) & T_EXITED))
+		return ESRCH;
+	if (sig < 0 || sig > 64 || (sig && (SIGBIT(sig) & RESERVED)))
+		return EINVAL;
+	if (sig == 0)
+		return 0;
+	if (t->foreign) {
+		long r = gmp_sys(SYS_tgkill, getpid(), t->ostid, sig, 0, 0, 0);
+		return r < 0 ? (int)-r : 0;
+	}
+	gmp_g_signal(t->g, sig);
+	return 0;
+}
+
+GMP_EXPORT int pthread_sigqueue(pthread_t th, int sig, const union sigval value)
+{
+	struct shim_thread *t = shim_lookup(th);
+	if (t == NULL || (atomic_load(&t->flags) & T_EXITED))
+		return ESRCH;
+	if (sig < 0 || sig > 64 || (sig && (SIGBIT(sig) & RESERVED)))
+		return EINVAL;
+	if (sig == 0)
+		return 0;
+	if (t->foreign) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		si.si_signo = sig;
+		si.si_code = SI_QUEUE;
+		si.si_pid = getpid();
+		si.si_uid = getuid();
+		si.si_value = value;
+		long r = gmp_sys(SYS_rt_tgsigqueueinfo, getpid(), t->ostid, sig, &si, 0, 0);
+		return r < 0 ? (int)-r : 0;
+	}
+	gmp_g_sigqueue(t->g, sig, value.sival_ptr);
+	return 0;
+}
+
+static int setmask(int how, const sigset_t *set, sigset_t *old)
+{
+	struct shim_thread *t;
+	if (!on_g(&t)) {
+		long r = gmp_sys(SYS_rt_sigprocmask, how, set, old, 8, 0, 0);
+		return r < 0 ? (int)-r : 0;
+	}
+	struct gmp_g *g = t->g;
+	uint64_t cur = g->sigmask, want;
+	if (set) {
+		uint64_t s;
+		memcpy(&s, set, sizeof s);
+		s &= ~RESERVED;
+		switch (how) {
+		case SIG_BLOCK: want = cur | s; break;
+		case SIG_UNBLOCK: want = cur & ~s; break;
+		case SIG_SETMASK: want = s; break;
+		default: return EINVAL;
+		}
+	}
+	if (old) {
+		sigemptyset(old);
+		memcpy(old, &cur, sizeof cur);
+	}
+	if (set) {
+		gmp_g_setsigmask(g, want);
+		if (t->ismain)
+			atomic_store(&gmp_sched.idlesigmask, g->sigmask);
+	}
+	return 0;
+}
+
+GMP_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	return setmask(how, set, old);
+}
+
+GMP_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	int r = setmask(how, set, old);
+	if (r) {
+		errno = r;
+		return -1;
+	}
+	return 0;
+}
+
+GMP_EXPORT int sigpending(sigset_t *set)
+{
+	sigemptyset(set);
+	long r = gmp_sys(SYS_rt_sigpending, set, 8, 0, 0, 0, 0);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	struct shim_thread *t;
+	if (on_g(&t)) {
+		uint64_t k;
+		memcpy(&k, set, sizeof k);
+		k |= atomic_load(&t->g->sigpend);
+		memcpy(set, &k, sizeof k);
+	}
+	return 0;
+}
+
+/* Takes a signal of set that was sent to this G and is pending on it. */
+static int take_g_pending(struct shim_thread *t, const sigset_t *set)
+{
+	uint64_t want;
+	memcpy(&want, set, sizeof want);
+	struct gmp_g *g = t->g;
+	uint64_t p;
+	while ((p = atomic_load(&g->sigpend) & want) != 0) {
+		int sig = __builtin_ctzll(p) + 1;
+		if (atomic_fetch_and(&g->sigpend, ~SIGBIT(sig)) & SIGBIT(sig)) {
+			atomic_fetch_and(&g->sigqueued, ~SIGBIT(sig));
+			return sig;
+		}
+	}
+	return 0;
+}
+
+GMP_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
+{
+	struct shim_thread *t;
+	if (on_g(&t)) {
+		int sig = take_g_pending(t, set);
+		if (sig) {
+			if (info) {
+				memset(info, 0, sizeof *info);
+				info->si_signo = sig;
+				info->si_code = SI_TKILL;
+				info->si_pid = getpid();
+				info->si_uid = getuid();
+			}
+			return sig;
+		}
+	}
+	long r = SHIM_BLOCKING(gmp_sys(SYS_rt_sigtimedwait, set, info, ts, 8, 0, 0));
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (int)r;
+}
+
+GMP_EXPORT int sigwaitinfo(const sigset_t *set, siginfo_t *info)
+{
+	return sigtimedwait(set, info, NULL);
+}
+
+GMP_EXPORT int sigwait(const sigset_t *set, int *sig)
+{
+	int r;
+	do
+		r = sigtimedwait(set, NULL, NULL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno;
+	*sig = r;
+	return 0;
+}
