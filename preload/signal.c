@@ -21,18 +21,27 @@ static bool on_g(struct shim_thread **t)
 	return !(*t)->foreign;
 }
 
-GMP_EXPORT int pthread_kill(pthread_t th, int sig)
+/* Validates a pthread_kill/pthread_sigqueue target: ESRCH for a handle
+ * that names no live thread, EINVAL for a bad or reserved signal. */
+static int signal_target(pthread_t th, int sig, struct shim_thread **t)
 {
-	struct shim_thread *t = shim_lookup(th);
-	if (t == NULL || (atomic_load(&t->flags) & T_EXITED))
+	*t = shim_lookup(th);
+	if (*t == NULL || (atomic_load(&(*t)->flags) & T_EXITED))
 		return ESRCH;
 	if (sig < 0 || sig > 64 || (sig && (SIGBIT(sig) & RESERVED)))
 		return EINVAL;
-	if (sig == 0)
-		return 0;
+	return 0;
+}
+
+GMP_EXPORT int pthread_kill(pthread_t th, int sig)
+{
+	struct shim_thread *t;
+	int r = signal_target(th, sig, &t);
+	if (r || sig == 0)
+		return r;
 	if (t->foreign) {
-		long r = gmp_sys(SYS_tgkill, getpid(), t->ostid, sig, 0, 0, 0);
-		return r < 0 ? (int)-r : 0;
+		long k = gmp_sys(SYS_tgkill, getpid(), t->ostid, sig, 0, 0, 0);
+		return k < 0 ? (int)-k : 0;
 	}
 	gmp_g_signal(t->g, sig);
 	return 0;
@@ -40,13 +49,10 @@ GMP_EXPORT int pthread_kill(pthread_t th, int sig)
 
 GMP_EXPORT int pthread_sigqueue(pthread_t th, int sig, const union sigval value)
 {
-	struct shim_thread *t = shim_lookup(th);
-	if (t == NULL || (atomic_load(&t->flags) & T_EXITED))
-		return ESRCH;
-	if (sig < 0 || sig > 64 || (sig && (SIGBIT(sig) & RESERVED)))
-		return EINVAL;
-	if (sig == 0)
-		return 0;
+	struct shim_thread *t;
+	int r = signal_target(th, sig, &t);
+	if (r || sig == 0)
+		return r;
 	if (t->foreign) {
 		siginfo_t si;
 		memset(&si, 0, sizeof si);
@@ -55,8 +61,8 @@ GMP_EXPORT int pthread_sigqueue(pthread_t th, int sig, const union sigval value)
 		si.si_pid = getpid();
 		si.si_uid = getuid();
 		si.si_value = value;
-		long r = gmp_sys(SYS_rt_tgsigqueueinfo, getpid(), t->ostid, sig, &si, 0, 0);
-		return r < 0 ? (int)-r : 0;
+		long k = gmp_sys(SYS_rt_tgsigqueueinfo, getpid(), t->ostid, sig, &si, 0, 0);
+		return k < 0 ? (int)-k : 0;
 	}
 	gmp_g_sigqueue(t->g, sig, value.sival_ptr);
 	return 0;
