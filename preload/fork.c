@@ -60,16 +60,20 @@ static pid_t do_fork(pid_t (*real)(void), bool run_handlers)
 		if (h[i].prepare)
 			h[i].prepare();
 	gmp_fork_prepare();
+	/* glibc's fork must run as the OS thread (tcb.c); errno with it. */
+	gmp_tls_os_enter();
 	pid_t pid = real();
+	int e = errno;
 	if (pid == 0) {
 		gmp_fork_child();
+		gmp_tls_os_leave();
 		atfork_lock = (gmp_mutex){ 0 };
 		shim_threads_forkchild(self);
 		for (int i = 0; i < n; i++)
 			if (h[i].child)
 				h[i].child();
 	} else {
-		int e = errno;
+		gmp_tls_os_leave();
 		gmp_fork_parent();
 		for (int i = 0; i < n; i++)
 			if (h[i].parent)

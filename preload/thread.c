@@ -351,6 +351,8 @@ static void tsd_run_destructors(struct shim_thread *t);
 GMP_NORETURN static void thread_finish(struct shim_thread *t)
 {
 	atomic_fetch_or(&t->cancel, C_ACTING | C_DISABLED);
+	/* glibc's order: C++ thread_local destructors, then keys'. */
+	gmp_tls_run_dtors();
 	tsd_run_destructors(t);
 	shim_mutex_owner_died(t);
 	if (t->ismain)

@@ -89,4 +89,12 @@ void gmp_config_from_env(struct gmp_config *cfg)
 		else if (strcmp(g, "page") != 0)
 			gmp_printerr("GMP_STACKGUARD=%s is not 'page' or 'canary'; using page", g);
 	}
+	cfg->tls = GMP_TLS_PERG;
+	const char *t = getenv("GMP_TLS");
+	if (t && *t) {
+		if (strcmp(t, "shared") == 0)
+			cfg->tls = GMP_TLS_SHARED;
+		else if (strcmp(t, "per-g") != 0)
+			gmp_printerr("GMP_TLS=%s is not 'per-g' or 'shared'; using per-g", t);
+	}
 }

@@ -24,6 +24,7 @@
 
 void gmp_fork_prepare(void)
 {
+	gmp_tls_fork_prepare();
 	gmp_alloc_forklock(true);
 	gmp_lock(&gmp_sched.gflock);
 	gmp_lock(&gmp_sched.allglock);
@@ -41,6 +42,7 @@ static void fork_unlock(void)
 void gmp_fork_parent(void)
 {
 	fork_unlock();
+	gmp_tls_fork_parent();
 }
 
 void gmp_fork_child(void)
@@ -97,4 +99,5 @@ void gmp_fork_child(void)
 	gmp_sysmon_forkchild();
 	gmp_netpoll_forkchild();
 	fork_unlock();
+	gmp_tls_fork_child(self ? self->curg : NULL);
 }

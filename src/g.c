@@ -44,8 +44,10 @@ static void gfput_global(struct gmp_g *list)
 	while (list) {
 		struct gmp_g *g = list;
 		list = g->schedlink;
-		if (g->stack.pooled && gmp_sched.ngfree_stack >= GFREE_GLOBAL_STACKS)
+		if (g->stack.pooled && gmp_sched.ngfree_stack >= GFREE_GLOBAL_STACKS) {
 			gmp_stack_free(&g->stack); /* rare: a burst just ended */
+			gmp_tcb_destroy(g);
+		}
 		if (g->stack.pooled) {
 			g->schedlink = gmp_sched.gfree_stack;
 			gmp_sched.gfree_stack = g;
@@ -63,6 +65,7 @@ void gmp_g_free(struct gmp_p *pp, struct gmp_g *g)
 	if (!g->stack.pooled) {
 		gmp_stack_free(&g->stack); /* no-op for a user-supplied stack */
 		g->stack.lo = g->stack.hi = NULL;
+		gmp_tcb_destroy(g); /* a dead G keeps its TLS block only with a stack */
 	}
 	if (pp == NULL || !g->stack.pooled) {
 		g->schedlink = NULL;

@@ -49,11 +49,18 @@ enum gmp_guard_mode {
 	GMP_GUARD_CANARY, /* no guard VMA: canary word checked at switch/exit */
 };
 
+/* GMP_TLS: what a G's thread pointer points at (tcb.c, tls.c). */
+enum gmp_tls_mode {
+	GMP_TLS_PERG = 0, /* its own glibc TLS block and TCB (default) */
+	GMP_TLS_SHARED,   /* its M's; errno saved and restored per G */
+};
+
 struct gmp_config {
 	int maxprocs;            /* GMP_MAXPROCS: number of Ps */
 	size_t stacksize;        /* GMP_STACKSIZE: default G stack size */
 	int maxthreads;          /* GMP_MAXTHREADS: cap on Ms (OS threads) */
 	enum gmp_guard_mode guard; /* GMP_STACKGUARD */
+	enum gmp_tls_mode tls;   /* GMP_TLS */
 };
 
 void gmp_config_from_env(struct gmp_config *cfg);
@@ -193,7 +200,11 @@ struct gmp_g {
 	_Atomic uint32_t fwake;    /* foreign: 1 = readied */
 	/* Timer for sleeps and timed parks.  Owner: the G. */
 	struct gmp_timer timer;
-	int errno_save;            /* errno while not running (tls.c); owner per status */
+	int errno_save;            /* shared TLS: errno while not running (tls.c) */
+	/* Per-G TLS (tcb.c): the thread pointer while it runs.  Kept with the
+	 * G across reuse; borrowed = glibc's own TCB (the main thread's). */
+	void *tcb;
+	bool tcb_borrowed;
 	/* Signals (tls.c): the G's own mask, applied to its M when it runs;
 	 * signals sent to it while it had them blocked or was not running. */
 	uint64_t sigmask;          /* kernel sigset; written by the G itself */
@@ -274,6 +285,8 @@ struct gmp_m {
 	void *waitlock;
 	uint64_t fastrand;         /* own M only */
 	uint64_t sigmask;          /* signal mask now set on the OS thread; own M only */
+	void *tcb;                 /* per-G TLS: the TCB g0 runs on (the OS thread's own) */
+	void *curtcb;              /* the TCB %fs points at now; own M only */
 	void *tsan_fiber;          /* ThreadSanitizer builds: the g0 fiber */
 };
 
@@ -373,6 +386,29 @@ bool gmp_timer_add(struct gmp_timer *t);
 bool gmp_timer_del(struct gmp_timer *t);         /* true: removed before it fired */
 int gmp_timer_run(struct gmp_p *pp, int64_t now, int64_t *next); /* run expired timers of pp */
 int64_t gmp_timer_next_all(void);                /* earliest deadline over all Ps, 0 = none */
+
+/*
+ * tcb.c: per-G TLS blocks.  gmp_tls_perg is set once at init; gmp_tls_moff is
+ * where gmp_tls_m sits relative to any thread pointer.
+ */
+extern bool gmp_tls_perg;
+extern long gmp_tls_moff;
+void gmp_tls_init(const struct gmp_config *cfg);
+void gmp_tls_setfs(struct gmp_m *m, void *tcb);   /* load tcb (m->curtcb updated if m) */
+int gmp_tcb_prepare(struct gmp_g *g);   /* spawn: a fresh block for g; -ENOMEM */
+void gmp_tcb_release(struct gmp_g *g);  /* exit (on g0): dynamic TLS freed, off glibc's list */
+void gmp_tcb_destroy(struct gmp_g *g);  /* the G gives its block back (with its stack) */
+void *gmp_tls_g0_tcb(void);             /* a TCB for M0's g0 */
+void gmp_tls_adopt_main(void *tcb);     /* the main thread's TCB becomes the main G's */
+void gmp_tls_fork_prepare(void);
+void gmp_tls_fork_parent(void);
+void gmp_tls_fork_child(struct gmp_g *self);
+static inline void *gmp_tls_tp(void)
+{
+	void *tp;
+	__asm__ volatile("movq %%fs:0, %0" : "=r"(tp));
+	return tp;
+}
 
 /* tls.c: per-G thread-local state across switches */
 void gmp_tls_save(struct gmp_g *g);   /* G leaving its M */
@@ -511,6 +547,22 @@ void gmp_g_setsigmask(struct gmp_g *g, uint64_t mask);
 void gmp_fork_prepare(void);
 void gmp_fork_parent(void);
 void gmp_fork_child(void);
+
+/*
+ * Per-G TLS (tcb.c).  run_dtors: C++ thread_local destructors of the calling
+ * G (glibc's __call_tls_dtors); a no-op with shared TLS, whose list is the
+ * M's.  os_enter/os_leave: run the calling G on its OS thread's own TCB for
+ * a call that glibc must see from the OS thread itself (fork, setuid...);
+ * errno set in between is the OS thread's.
+ */
+void gmp_tls_run_dtors(void);
+void gmp_tls_os_enter(void);
+void gmp_tls_os_leave(void);
+bool gmp_tls_fsgsbase(void);
+struct gmp_tls_info {
+	bool perg, fsgsbase, listed, tcache, alloca_cutoff, rseq;
+};
+void gmp_tls_describe(struct gmp_tls_info *info);
 
 /* Counters for tests and introspection. */
 struct gmp_stats {

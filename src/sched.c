@@ -162,6 +162,7 @@ GMP_NOTSAN static void *mstart(void *arg)
 {
 	struct gmp_m *m = arg;
 	gmp_tls_m = m;
+	m->tcb = m->curtcb = gmp_tls_tp();
 	m->tid = gmp_gettid();
 	/* Every mcall restarts g0 just below this frame, on the thread's own stack. */
 	m->g0sp = (char *)__builtin_frame_address(0) - 256;
@@ -566,6 +567,12 @@ struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_at
 			*err = -EAGAIN;
 		return NULL;
 	}
+	if (unlikely(gmp_tcb_prepare(g) != 0)) {
+		gmp_g_free(m ? m->p : NULL, g);
+		if (err)
+			*err = -EAGAIN;
+		return NULL;
+	}
 	g->fn = fn;
 	g->arg = arg;
 	g->user = attr->user;
@@ -606,6 +613,7 @@ GMP_NOTSAN static void goexit0(void *arg)
 		gmp_fatal("stack overflow in G%llu (canary at %p overwritten)",
 			  (unsigned long long)g->goid, g->stack.lo);
 	g->user = NULL;
+	gmp_tcb_release(g);
 	atomic_fetch_sub(&gmp_sched.ngoroutines, 1);
 	gmp_g_free(m->p, g);
 	gmp_schedule();
@@ -616,6 +624,7 @@ GMP_NOTSAN void gmp_exit(void)
 	struct gmp_m *m = gmp_getm();
 	if (unlikely(m == NULL || m->curg == NULL))
 		gmp_fatal("gmp_exit called outside a G");
+	gmp_tls_run_dtors();
 	gmp_mcall(goexit0);
 	__builtin_unreachable();
 }
@@ -800,6 +809,15 @@ struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
 	atomic_store(&g->intr, 0);
 
 	gmp_tls_m = m;
+	if (gmp_tls_perg) {
+		/* The thread keeps its TCB (its TLS already holds the program's
+		 * state); g0 gets a fresh one. */
+		g->tcb = m->curtcb = gmp_tls_tp();
+		g->tcb_borrowed = true;
+		gmp_tls_adopt_main(g->tcb);
+		m->tcb = gmp_tls_g0_tcb();
+		*(struct gmp_m **)((char *)m->tcb + gmp_tls_moff) = m;
+	}
 	TSAN_ADOPT(g); /* the thread's own fiber becomes the G's; g0 gets a new one */
 	m->curg = g;
 	g->m = m;
@@ -900,6 +918,7 @@ void gmp_runtime_init(const struct gmp_config *cfg)
 	real_pthread_create = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
 	if (real_pthread_create == NULL)
 		real_pthread_create = pthread_create;
+	gmp_tls_init(&gmp_sched.cfg);
 
 	int n = gmp_sched.cfg.maxprocs;
 	gmp_sched.nprocs = n;

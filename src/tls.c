@@ -1,15 +1,21 @@
 /*
- * Thread-local state across G switches: errno and the signal mask.
+ * Thread-local state across G switches: the thread pointer (or errno) and
+ * the signal mask.
  *
- * Today Gs share their M's TLS block ("shared" mode): glibc's per-thread
- * state belongs to the OS thread, so the one piece of it every program
- * relies on between two calls -- errno -- is saved when a G leaves its M
- * and restored into whichever M's block it resumes on.  What this cannot
- * fix: compiled code may cache the address of errno or of a __thread
- * variable across a call (__errno_location is declared const), so a G
- * that migrates in the middle of a function can still read the old M's
- * copy.  The per-G TLS mode (a TCB per G and a thread-pointer switch) is
- * the cure and will hook in here.
+ * Per-G TLS (the default, tcb.c): a G leaving its M puts the M's own TCB
+ * back (gmp_tls_save, still on the G's stack), and a G about to run gets its
+ * own loaded, after its gmp_tls_m slot is pointed at the M (gmp_tls_load,
+ * last thing on g0 before the jump).  errno, being in the G's block, needs
+ * nothing more.
+ *
+ * Shared TLS (GMP_TLS=shared): Gs share their M's block, so the one piece
+ * of it every program relies on between two calls -- errno -- is saved when
+ * a G leaves its M and restored into whichever M's block it resumes on.
+ * What this cannot fix: compiled code may cache the address of errno or of
+ * a __thread variable across a call (__errno_location is declared const),
+ * so a G that migrates in the middle of a function can still read the old
+ * M's copy; and __thread variables, C++ thread_local and exception state,
+ * stdio lock ownership are the OS thread's, not the G's.
  *
  * Signal masks are per thread in POSIX, so they are per G here:
  *   - g->sigmask is the G's mask; m->sigmask what the OS thread has now.
@@ -25,11 +31,9 @@
  *   - a signal sent to one G (pthread_kill) is a bit in g->sigpend.  It is
  *     delivered by tgkill() to the G's own M while that G is current, at
  *     its next switch-in or at once if it is running with the signal
- *     unblocked; a G blocked in an interruptible wait is interrupted.
- *
- * Both hooks run in the scheduler with the M's own TLS live: save on the
- * G's way out (before mcall leaves its stack), load on the way in (last
- * thing before the jump), so runtime code in between may clobber errno.
+ *     unblocked; a G blocked in an interruptible wait is interrupted.  With
+ *     per-G TLS the G's block is loaded first, so the handler sees the G's
+ *     errno and __thread variables.
  */
 #include "runtime.h"
 
@@ -67,17 +71,30 @@ static void deliver_pending(struct gmp_m *m, struct gmp_g *g)
 
 void gmp_tls_save(struct gmp_g *g)
 {
-	g->errno_save = errno;
+	if (gmp_tls_perg) {
+		struct gmp_m *m = g->m;
+		if (m->curtcb != m->tcb)
+			gmp_tls_setfs(m, m->tcb);
+	} else {
+		g->errno_save = errno;
+	}
 }
 
+/* No TLS access after the switch: the compiler may reuse the old %fs:0. */
 void gmp_tls_load(struct gmp_g *g)
 {
 	struct gmp_m *m = g->m;
+	if (gmp_tls_perg) {
+		*(struct gmp_m **)((char *)g->tcb + gmp_tls_moff) = m;
+		if (m->curtcb != g->tcb)
+			gmp_tls_setfs(m, g->tcb);
+	} else {
+		errno = g->errno_save;
+	}
 	if (unlikely(m->sigmask != g->sigmask))
 		sig_setmask(m, g->sigmask);
 	if (unlikely(atomic_load_explicit(&g->sigpend, memory_order_relaxed) != 0))
 		deliver_pending(m, g);
-	errno = g->errno_save;
 }
 
 void gmp_sig_idle(struct gmp_m *m)

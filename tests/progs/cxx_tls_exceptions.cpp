@@ -11,7 +11,7 @@
  *     (abi::__forced_unwind), join yields PTHREAD_CANCELED
  *   - pthread_exit from C++ also runs local destructors
  */
-/* shim-skip: P1,P2: thread_local and exception globals are per OS thread until per-G TLS (issue 4) */
+/* shim-skip: S2: thread_local and exception globals are per OS thread with GMP_TLS=shared */
 #include "common.h"
 #include <atomic>
 #include <cxxabi.h>

@@ -15,7 +15,7 @@
  *   - 4 posters x 5000 posts, 4 waiters take exactly 20000 in all (mix of
  *     sem_wait, sem_trywait, sem_timedwait), final value 0
  */
-/* shim-skip: P2: errno read through an address cached before a migration needs per-G TLS (issue 4) */
+/* shim-skip: S2: errno read through an address cached before a migration: GMP_TLS=shared does not promise it */
 #include "common.h"
 #include <limits.h>
 #include <semaphore.h>

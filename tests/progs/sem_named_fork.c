@@ -9,7 +9,6 @@
  *   - sem_getvalue across processes; sem_close; sem_unlink, after which the
  *     name is gone (ENOENT) while open handles still work
  */
-/* shim-skip: P1,P2: errno read through an address cached before a migration needs per-G TLS (issue 4) */
 #include "common.h"
 #include <fcntl.h>
 #include <semaphore.h>

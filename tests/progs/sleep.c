@@ -13,7 +13,7 @@
  *     absolute deadline); "not late" only with a 2 s margin
  *   - the same calls from a second thread
  */
-/* shim-skip: P2: errno read through an address cached before a migration needs per-G TLS (issue 4) */
+/* shim-skip: S2: errno read through an address cached before a migration: GMP_TLS=shared does not promise it */
 #include "common.h"
 
 static void sleeps(const char *who)

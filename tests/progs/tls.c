@@ -11,7 +11,7 @@
  *     __thread variable and of errno never change: TLS must follow a
  *     thread that resumes on another CPU / OS thread
  */
-/* shim-skip: P1,P2: __thread variables are per OS thread until per-G TLS (issue 4) */
+/* shim-skip: S2: __thread variables are per OS thread with GMP_TLS=shared */
 #include "common.h"
 
 static __thread int tcount = 5;
