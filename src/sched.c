@@ -817,6 +817,8 @@ struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
 		gmp_tls_adopt_main(g->tcb);
 		m->tcb = gmp_tls_g0_tcb();
 		*(struct gmp_m **)((char *)m->tcb + gmp_tls_moff) = m;
+	} else {
+		m->tcb = m->curtcb = gmp_tls_tp(); /* every G runs on it */
 	}
 	TSAN_ADOPT(g); /* the thread's own fiber becomes the G's; g0 gets a new one */
 	m->curg = g;

@@ -29,10 +29,10 @@
  *     that block in each), when dlclose() waits for threads in a symbol
  *     lookup, and when setuid() signals every thread (a G's tid names no OS
  *     thread, so it is skipped; every M is on glibc's list as itself).
- *   - malloc's thread cache: glibc frees it only in a private function at
- *     thread exit.  Here it is handed from one thread on a G to the next
- *     (the word is found once, at start-up, by watching a fresh TCB's first
- *     malloc/free) and given back to the heap when the G's block is freed.
+ *   - malloc's thread cache: glibc returns it to the heap in a private
+ *     function at thread exit.  Here the G's exit does the same walk (the
+ *     cache's word is found once, at start-up, by watching a fresh TCB's
+ *     first malloc/free).
  *
  * Switching: the M's own TCB (glibc's, for the OS thread) is loaded
  * whenever the M runs scheduler code on g0 (gmp_tls_save), and the G's when
@@ -256,6 +256,7 @@ static void tcache_flush(void *tcb)
 		void *e = entries[i];
 		while (e != NULL) {
 			void *next = (void *)(((uintptr_t)e >> 12) ^ *(uintptr_t *)e);
+			((uintptr_t *)e)[1] = 0; /* the key: spares free() a double-free scan */
 			free(e);
 			e = next;
 		}
@@ -275,10 +276,7 @@ int gmp_tcb_prepare(struct gmp_g *g)
 		if (g->tcb == NULL)
 			return -ENOMEM;
 	} else {
-		void *tc = T.tcache_off ? AT(g->tcb, T.tcache_off, void *) : NULL;
 		T.init(g->tcb, true);
-		if (T.tcache_off)
-			AT(g->tcb, T.tcache_off, void *) = tc;
 		tcb_setup(g->tcb, AT(g->tcb, T.tid_off, int), g->stack.lo, g->stack.hi);
 	}
 	list_join(g->tcb);
@@ -291,16 +289,15 @@ void gmp_tcb_release(struct gmp_g *g)
 		return;
 	list_leave(g->tcb);
 	dtv_clear(g->tcb);
+	tcache_flush(g->tcb);
 }
 
 void gmp_tcb_destroy(struct gmp_g *g)
 {
 	if (g->tcb == NULL)
 		return;
-	if (!g->tcb_borrowed) {
-		tcache_flush(g->tcb);
-		T.deallocate(g->tcb, true);
-	}
+	if (!g->tcb_borrowed)
+		T.deallocate(g->tcb, true); /* released (tcache flushed) at exit */
 	g->tcb = NULL;
 	g->tcb_borrowed = false;
 }

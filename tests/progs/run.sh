@@ -75,16 +75,30 @@ else
 fi
 
 # ---- build (in parallel, one compiler per CPU) ----
+# Libraries the programs dlopen() (lib/*.c -> $out/NAME.so; the programs
+# find them through PROGS_LIBDIR), then the programs.  A source may add
+# compiler flags with a line `cflags: FLAGS` (in a comment).
 maxjobs=$(nproc 2>/dev/null || echo 2)
 rm -f "$out"/*.build.log "$out"/*.build.rc
+for lsrc in "$here"/lib/*.c; do
+	[ -f "$lsrc" ] || continue
+	lname=${lsrc##*/}
+	lname=${lname%.c}
+	so=$out/$lname.so
+	if [ ! -f "$so" ] || [ "$lsrc" -nt "$so" ]; then
+		read -r -a extra < <(sed -n 's|^.*cflags: *\(.*[^ */]\) *\(\*/\)\{0,1\}$|\1|p' "$lsrc" | head -n 1)
+		"$CC" -O2 -g -fPIC -shared "${extra[@]}" -o "$so" "$lsrc" || { echo "FAIL  build    lib/$lname"; note_fail "build/lib/$lname"; }
+	fi
+done
 for src in "${srcs[@]}"; do
 	file=${src##*/}
 	name=${file%.*}
 	bin=$out/$name
 	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$here/common.h" -nt "$bin" ]; then
+		read -r -a extra < <(sed -n 's|^/\* cflags: *\(.*[^ ]\) *\*/.*$|\1|p' "$src" | head -n 1)
 		case $src in
-		*.cpp) cmd=("$CXX" "${CXXFLAGS[@]}" -o "$bin" "$src") ;;
-		*)     cmd=("$CC" "${CFLAGS[@]}" -o "$bin" "$src") ;;
+		*.cpp) cmd=("$CXX" "${CXXFLAGS[@]}" "${extra[@]}" -o "$bin" "$src" -ldl) ;;
+		*)     cmd=("$CC" "${CFLAGS[@]}" "${extra[@]}" -o "$bin" "$src" -ldl) ;;
 		esac
 		rm -f "$bin"
 		( "${cmd[@]}" >"$out/$name.build.log" 2>&1; echo $? >"$out/$name.build.rc" ) &
@@ -156,11 +170,11 @@ for cfg in "${configs[@]}"; do
 			continue
 		fi
 
-		envs=()
+		envs=(PROGS_LIBDIR="$out")
 		case $cfg in
-		shim/P1) envs=(LD_PRELOAD="$lib" GMP_MAXPROCS=1) ;;
-		shim/P2) envs=(LD_PRELOAD="$lib" GMP_MAXPROCS=2) ;;
-		shim/S2) envs=(LD_PRELOAD="$lib" GMP_MAXPROCS=2 GMP_TLS=shared) ;;
+		shim/P1) envs+=(LD_PRELOAD="$lib" GMP_MAXPROCS=1) ;;
+		shim/P2) envs+=(LD_PRELOAD="$lib" GMP_MAXPROCS=2) ;;
+		shim/S2) envs+=(LD_PRELOAD="$lib" GMP_MAXPROCS=2 GMP_TLS=shared) ;;
 		esac
 		if [ "$mode" = shim ] && [ "$name" = mn_many_threads ] && [ -e "$build/.shim-pthreads" ]; then
 			envs+=(GMP_EXPECT_MAX_OS_THREADS=16)
