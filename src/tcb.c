@@ -63,6 +63,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <gnu/libc-version.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,27 +437,67 @@ static void find_stack_lists(void *maintcb)
 	}
 }
 
-/* Finds malloc's tcache pointer among a fresh block's TLS words: run one
- * malloc/free on it and look for the word that now points at a cache whose
- * first bin holds exactly that chunk.  Leaves the block as T.spare. */
+/* Where libc's own static TLS segment lies relative to the thread pointer:
+ * its block in this thread (dlinfo) and its PT_TLS size.  Only that segment
+ * is scanned for the tcache word: it is fully initialised (copied image and
+ * zeroed .tbss), unlike the surplus between modules. */
+struct tls_seg {
+	long off;      /* from the thread pointer */
+	size_t size;
+	uintptr_t base; /* libc's load address, to find its PT_TLS */
+};
+
+static int find_pt_tls(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct tls_seg *seg = arg;
+	if (info->dlpi_addr != seg->base)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_TLS)
+			seg->size = info->dlpi_phdr[i].p_memsz;
+	return 1;
+}
+
+static bool libc_tls_segment(struct tls_seg *seg)
+{
+	Dl_info di;
+	struct link_map *lm = NULL;
+	void *block = NULL;
+	if (dladdr1(sym("malloc"), &di, (void **)&lm, RTLD_DL_LINKMAP) == 0 || lm == NULL ||
+	    di.dli_fname == NULL || strstr(di.dli_fname, "libc.so") == NULL)
+		return false; /* another allocator (LD_PRELOAD'ed jemalloc, ...) */
+	void *h = dlopen(di.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+	if (h == NULL)
+		return false;
+	int r = dlinfo(h, RTLD_DI_TLS_DATA, &block);
+	dlclose(h);
+	if (r != 0 || block == NULL)
+		return false;
+	seg->base = lm->l_addr;
+	seg->size = 0;
+	seg->off = (long)((char *)block - (char *)gmp_tls_tp());
+	dl_iterate_phdr(find_pt_tls, seg);
+	return seg->size >= 8 && seg->off < 0 && (size_t)-seg->off <= T.static_size;
+}
+
+/* Finds malloc's tcache pointer among libc's TLS words in a fresh block: run
+ * one malloc/free on it and look for the word that now points at a cache
+ * whose first bin holds exactly that chunk.  Leaves the block as T.spare. */
 static void find_tcache(void)
 {
 	void *tcb = tcb_new(NULL, NULL);
 	if (tcb == NULL)
 		return;
 	T.spare = tcb;
-	/* Another allocator (LD_PRELOAD'ed jemalloc, ...): glibc's is unused. */
-	Dl_info di;
-	if (dladdr(sym("malloc"), &di) == 0 || di.dli_fname == NULL || strstr(di.dli_fname, "libc.so") == NULL)
+	struct tls_seg seg;
+	if (!libc_tls_segment(&seg))
 		return;
-	size_t span = T.static_size > T.pthread_size ? T.static_size - T.pthread_size : 0;
-	span &= ~(size_t)7;
-	uintptr_t *lo = (uintptr_t *)((char *)tcb - span);
-	size_t n = span / 8;
-	uintptr_t *before = gmp_rawalloc(span ? span : 8);
+	uintptr_t *lo = (uintptr_t *)((char *)tcb + seg.off);
+	size_t n = seg.size / 8;
+	uintptr_t *before = gmp_rawalloc(n * 8);
 	if (before == NULL)
 		return;
-	memcpy(before, lo, span);
+	memcpy(before, lo, n * 8);
 	void *self = gmp_tls_tp();
 	gmp_tls_setfs(NULL, tcb);
 	void *p = malloc(24);
@@ -473,7 +514,7 @@ static void find_tcache(void)
 			break;
 		}
 	}
-	gmp_rawfree(before, span ? span : 8);
+	gmp_rawfree(before, n * 8);
 }
 
 static bool glibc_at_least(int major, int minor)

@@ -32,7 +32,7 @@ static void spawn_100k(int procs)
 {
 	int threads_before = os_thread_count(); /* Criterion has its own */
 	rt_init(procs);
-	const uint64_t n = 100000, wave = 10000;
+	const uint64_t n = UNDER_VALGRIND ? 20000 : 100000, wave = 10000;
 	/* In waves: 100k simultaneously live threads with guard pages would
 	 * exceed vm.max_map_count, natively and here (see test_stack). */
 	for (uint64_t i = 1; i <= n; i++) {
@@ -88,8 +88,10 @@ static void spinner(void *arg)
 {
 	int now = atomic_fetch_add(&running, 1) + 1;
 	int64_t give_up = gmp_nanotime() + HANG_TIMEOUT;
-	while (now < want && gmp_nanotime() < give_up)
+	while (now < want && gmp_nanotime() < give_up) {
+		spin_pause();
 		now = atomic_load(&running);
+	}
 	int m = atomic_load(&maxrunning);
 	while (now > m && !atomic_compare_exchange_weak(&maxrunning, &m, now))
 		;
@@ -118,7 +120,7 @@ static void note_m(void *arg)
 	atomic_store(&ms_seen[gmp_getm()->id % 64], 1);
 	int64_t until = gmp_nanotime() + MS(1);
 	while (gmp_nanotime() < until) /* long enough that thieves get a chance */
-		;
+		spin_pause();
 	wg_done(&wg);
 }
 static void fan_out(void *arg)
@@ -252,13 +254,14 @@ static void foreign_submit_loop(int procs)
 {
 	rt_init(procs);
 	unsigned r = 99;
-	for (int i = 0; i < 20000; i++) {
+	int rounds = UNDER_VALGRIND ? 2000 : 20000;
+	for (int i = 0; i < rounds; i++) {
 		wg_add(&wg, 1);
 		spawn(trivial, NULL);
 		/* Spin (not sleep) so the M goes idle right as we submit again. */
 		int64_t give_up = gmp_nanotime() + HANG_TIMEOUT;
 		while (atomic_load(&wg.n) != 0 && gmp_nanotime() < give_up)
-			gmp_cpu_relax();
+			spin_pause();
 		cr_assert_eq(atomic_load(&wg.n), 0, "G %d from a foreign thread never ran", i);
 		r = r * 1103515245 + 12345;
 		for (unsigned k = (r >> 16) % 2000; k > 0; k--) /* 0-4 us: hit the window */

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -92,6 +93,25 @@ static inline struct gmp_g *spawn(void (*fn)(void *), void *arg)
 #else
 #define UNDER_ASAN false
 #endif
+
+/* Under valgrind every OS thread shares one lock, so tests that spin-wait
+ * for another thread pay a time slice per hand-off: they run fewer rounds. */
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define UNDER_VALGRIND (RUNNING_ON_VALGRIND != 0)
+#else
+#define UNDER_VALGRIND false
+#endif
+
+/* One round of a spin-wait on another OS thread; under valgrind, hand over
+ * its lock instead (the OS-level sched_yield: unit tests are not preloaded). */
+static inline void spin_pause(void)
+{
+	if (UNDER_VALGRIND)
+		sched_yield();
+	else
+		gmp_cpu_relax();
+}
 
 #define MS(x) ((int64_t)(x) * 1000000)
 /* Bound for detecting a hang (a lost wake-up), never for judging speed:
