@@ -11,6 +11,11 @@
 # then prints one table: benchmark | native | shim P=1 | shim P=2 | ratios
 # (ratio = native ns/op / shim ns/op: above 1 means the shim is faster).
 #
+# A second table prices the thread-pointer switch (issue 4): the hand-off
+# benchmarks again at GMP_MAXPROCS=1 with per-G TLS switched by wrfsbase (the
+# default where the kernel allows it), by arch_prctl(ARCH_SET_FS)
+# (GMP_FSBASE=arch_prctl) and with GMP_TLS=shared (no switch), next to native.
+#
 # Each benchmark runs as its own process under `timeout $TIMEOUT` (default
 # 300 s), so a crash or hang costs one cell of the table, not the run.  A run
 # still alive $HANG_BT s (default 20) before its timeout gets a
@@ -71,8 +76,11 @@ echo "timeout: ${TIMEOUT}s per benchmark process; logs in $logs"
 mapfile -t benches < <("$bin" --list) || { echo "$0: $bin --list failed" >&2; exit 1; }
 [ ${#benches[@]} -gt 0 ] || { echo "$0: $bin --list printed nothing" >&2; exit 1; }
 
-configs=(native p1 p2)
-declare -A label=([native]="native" [p1]="shim P=1" [p2]="shim P=2")
+configs=(native p1 p2 p1a p1s)
+declare -A label=([native]="native" [p1]="shim P=1" [p2]="shim P=2"
+	[p1a]="shim P=1, GMP_FSBASE=arch_prctl" [p1s]="shim P=1, GMP_TLS=shared")
+# The TLS-mode configs run only the benchmarks that switch between threads.
+tls_benches=(yield_pingpong condvar_pingpong sem_pingpong create_join)
 declare -A result      # result[config,bench] = ns/op or a failure word
 declare -A probe       # probe[config] = OS threads for 8 blocked threads
 failures=0
@@ -82,10 +90,12 @@ failures=0
 run_one() {
 	local cfg=$1 name=$2; shift 2
 	local out="$logs/$cfg.$name.out" err="$logs/$cfg.$name.err"
-	local -a envv=(env -u LD_PRELOAD -u GMP_MAXPROCS)
+	local -a envv=(env -u LD_PRELOAD -u GMP_MAXPROCS -u GMP_TLS -u GMP_FSBASE)
 	case $cfg in
 	p1) envv+=(LD_PRELOAD="$lib" GMP_MAXPROCS=1) ;;
 	p2) envv+=(LD_PRELOAD="$lib" GMP_MAXPROCS=2) ;;
+	p1a) envv+=(LD_PRELOAD="$lib" GMP_MAXPROCS=1 GMP_FSBASE=arch_prctl) ;;
+	p1s) envv+=(LD_PRELOAD="$lib" GMP_MAXPROCS=1 GMP_TLS=shared) ;;
 	esac
 	timeout "$TIMEOUT" "${envv[@]}" "$bin" "$@" >"$out" 2>"$err" &
 	local tpid=$! start=$SECONDS btdone=0 pid rc
@@ -132,10 +142,16 @@ run_one() {
 for cfg in "${configs[@]}"; do
 	echo
 	echo "== ${label[$cfg]}"
-	run_one "$cfg" probe --probe
-	probe[$cfg]=$cell
-	echo "  probe: 8 blocked threads on $cell OS threads (natively 9)"
-	for b in "${benches[@]}"; do
+	list=("${benches[@]}")
+	case $cfg in
+	p1a|p1s) list=("${tls_benches[@]}") ;;
+	*)
+		run_one "$cfg" probe --probe
+		probe[$cfg]=$cell
+		echo "  probe: 8 blocked threads on $cell OS threads (natively 9)"
+		;;
+	esac
+	for b in "${list[@]}"; do
 		run_one "$cfg" "$b" "$b"
 		result[$cfg,$b]=$cell
 		grep -h "^bench $b " "$logs/$cfg.$b.out" 2>/dev/null | sed 's/^/  /'
@@ -168,6 +184,23 @@ echo "condvar/sem_pingpong ns per round trip; mutex_contended ns per lock+unlock
 echo "yield_pingpong ns per hand-off of the turn (natively on 2 CPUs both threads spin on"
 echo "their own CPU, so it measures cache-line transfer + the syscall, not a switch)."
 echo "os threads (probe): OS threads while 8 threads are blocked (natively 9)."
+
+echo
+echo "thread-pointer switch per TLS mode at P=1, ns per operation (median of 5)"
+echo
+row() { printf '| %-18s | %10s | %13s | %14s | %13s |\n' "$@"; }
+row benchmark native "per-G wrfsbase" "per-G arch_prctl" "shared TLS"
+printf "|%s|%s|%s|%s|%s|\n" "--------------------" "-----------:" "--------------:" "----------------:" "--------------:"
+for b in "${tls_benches[@]}"; do
+	row "$b" "${result[native,$b]}" "${result[p1,$b]}" "${result[p1a,$b]}" "${result[p1s,$b]}"
+done
+echo
+echo "Every G switch passes through the scheduler (G -> g0 -> next G); per-G TLS"
+echo "writes the thread pointer twice per switch (the scheduler runs on the M's"
+hwcap2=$(LD_SHOW_AUXV=1 /bin/true | sed -n 's/^AT_HWCAP2:[[:space:]]*//p')
+echo "own TCB).  wrfsbase needs the kernel's FSGSBASE bit in AT_HWCAP2 (this"
+echo "machine: AT_HWCAP2=${hwcap2:-absent}; bit 0x2 is FSGSBASE); without it the"
+echo "default per-G column uses arch_prctl too."
 
 if [ $failures -gt 0 ]; then
 	echo

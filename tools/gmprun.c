@@ -1,7 +1,8 @@
 /*
  * gmprun: run a program under libgmpthread without typing LD_PRELOAD.
  *
- *   gmprun [-p N] [--stacksize SIZE] [--stackguard page|canary] [--] prog [args...]
+ *   gmprun [-p N] [--stacksize SIZE] [--stackguard page|canary]
+ *          [--tls per-g|shared] [--fsbase auto|wrfsbase|arch_prctl] [--] prog [args...]
  *
  * The library is found next to this executable (build/) or in ../lib
  * (an installed tree).  An existing LD_PRELOAD is kept, after ours.
@@ -23,7 +24,24 @@ static void usage(FILE *f)
 		"      --stacksize SIZE   default thread stack (GMP_STACKSIZE, e.g. 256k, 8M)\n"
 		"      --stackguard MODE  page (default) or canary (GMP_STACKGUARD)\n"
 		"      --maxthreads N     cap on OS threads (GMP_MAXTHREADS; default 10000)\n"
+		"      --tls MODE         per-g (default): each thread its own TLS; shared: threads\n"
+		"                         use their OS thread's TLS, only errno is carried (GMP_TLS)\n"
+		"      --fsbase METHOD    auto (default), wrfsbase or arch_prctl: how per-g mode\n"
+		"                         switches the thread pointer (GMP_FSBASE)\n"
 		"  -h, --help             this text\n");
+}
+
+/* Set NAME=VAL if VAL is one of the NULL-terminated choices. */
+static int set_choice(const char *opt, const char *name, const char *val, const char *const *choices)
+{
+	for (const char *const *c = choices; *c; c++)
+		if (strcmp(val, *c) == 0)
+			return setenv(name, val, 1);
+	fprintf(stderr, "gmprun: %s %s: expected one of", opt, val);
+	for (const char *const *c = choices; *c; c++)
+		fprintf(stderr, " %s", *c);
+	fprintf(stderr, "\n");
+	return -1;
 }
 
 static int find_lib(const char *self, char *out, size_t cap)
@@ -70,6 +88,16 @@ int main(int argc, char **argv)
 			setenv("GMP_STACKGUARD", val, 1), i++;
 		} else if (strcmp(a, "--maxthreads") == 0 && val) {
 			setenv("GMP_MAXTHREADS", val, 1), i++;
+		} else if (strcmp(a, "--tls") == 0 && val) {
+			static const char *const modes[] = { "per-g", "shared", NULL };
+			if (set_choice(a, "GMP_TLS", val, modes) != 0)
+				return 2;
+			i++;
+		} else if (strcmp(a, "--fsbase") == 0 && val) {
+			static const char *const ways[] = { "auto", "wrfsbase", "arch_prctl", NULL };
+			if (set_choice(a, "GMP_FSBASE", val, ways) != 0)
+				return 2;
+			i++;
 		} else if (a[0] == '-') {
 			fprintf(stderr, "gmprun: unknown or incomplete option '%s'\n", a);
 			usage(stderr);
