@@ -188,11 +188,11 @@ echo "os threads (probe): OS threads while 8 threads are blocked (natively 9)."
 echo
 echo "thread-pointer switch per TLS mode at P=1, ns per operation (median of 5)"
 echo
-row() { printf '| %-18s | %10s | %13s | %14s | %13s |\n' "$@"; }
-row benchmark native "per-G wrfsbase" "per-G arch_prctl" "shared TLS"
+tls_row() { printf '| %-18s | %10s | %13s | %14s | %13s |\n' "$@"; }
+tls_row benchmark native "per-G wrfsbase" "per-G arch_prctl" "shared TLS"
 printf "|%s|%s|%s|%s|%s|\n" "--------------------" "-----------:" "--------------:" "----------------:" "--------------:"
 for b in "${tls_benches[@]}"; do
-	row "$b" "${result[native,$b]}" "${result[p1,$b]}" "${result[p1a,$b]}" "${result[p1s,$b]}"
+	tls_row "$b" "${result[native,$b]}" "${result[p1,$b]}" "${result[p1a,$b]}" "${result[p1s,$b]}"
 done
 echo
 echo "Every G switch passes through the scheduler (G -> g0 -> next G); per-G TLS"

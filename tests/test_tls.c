@@ -51,13 +51,11 @@ static void keeps_errno(void *arg)
 #define NEED_PERG() ((void)0)
 #endif
 
+/* Each Criterion test is its own process, so the variable stays local. */
 static void rt_init_tls(int procs, enum gmp_tls_mode mode)
 {
-	struct gmp_config cfg;
-	gmp_config_from_env(&cfg);
-	cfg.maxprocs = procs;
-	cfg.tls = mode;
-	gmp_runtime_init(&cfg);
+	setenv("GMP_TLS", mode == GMP_TLS_SHARED ? "shared" : "per-g", 1);
+	rt_init(procs);
 }
 
 static void errno_per_g(int procs, enum gmp_tls_mode mode)
@@ -112,7 +110,8 @@ Test(tls, shared_mode_is_reported)
  * pointer, errno address and a __thread variable's address and starting
  * value, then yields and sleeps (migrating between Ms) and checks all three
  * are unchanged and that the variable kept what it wrote.  Afterwards every
- * G's addresses must be distinct from every other's and from the M TCBs.
+ * G's addresses must be distinct from every other's, and its TCB from the
+ * main thread's.
  */
 #define IDG 48
 static __thread long tvar = 7;

@@ -96,26 +96,24 @@ static void exc_user(long id)
 		bad++;
 }
 
+/* Runs fn(1..n) on n threads at once and joins them. */
+static void run_threads(long n, void (*fn)(long))
+{
+	std::vector<std::thread> ts;
+	for (long i = 0; i < n; i++)
+		ts.emplace_back(fn, i + 1);
+	for (auto &t : ts)
+		t.join();
+}
+
 int main()
 {
 	test_begin();
-	{
-		std::vector<std::thread> ts;
-		for (long i = 0; i < 300; i++)
-			ts.emplace_back(tls_user, i + 1);
-		for (auto &t : ts)
-			t.join();
-	}
+	run_threads(300, tls_user);
 	CHECK(bad == 0, "%d thread_local values seen by the wrong thread", bad.load());
 	CHECK(ctors == 300 && dtors == 300, "thread_local constructed %d and destroyed %d times, expected 300",
 	      ctors.load(), dtors.load());
-	{
-		std::vector<std::thread> ts;
-		for (long i = 0; i < 64; i++)
-			ts.emplace_back(exc_user, i + 1);
-		for (auto &t : ts)
-			t.join();
-	}
+	run_threads(64, exc_user);
 	CHECK(bad == 0, "%d exceptions changed while their handler was switched out", bad.load());
 	return test_pass();
 }

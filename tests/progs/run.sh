@@ -80,13 +80,17 @@ fi
 # compiler flags with a line `cflags: FLAGS` (in a comment).
 maxjobs=$(nproc 2>/dev/null || echo 2)
 rm -f "$out"/*.build.log "$out"/*.build.rc
+# cflags_of FILE: the flags of FILE's first `cflags:` line, into $extra.
+cflags_of() {
+	read -r -a extra < <(sed -n 's|^.*cflags: *\(.*[^ */]\) *\(\*/\)\{0,1\}$|\1|p' "$1" | head -n 1)
+}
 for lsrc in "$here"/lib/*.c; do
 	[ -f "$lsrc" ] || continue
 	lname=${lsrc##*/}
 	lname=${lname%.c}
 	so=$out/$lname.so
 	if [ ! -f "$so" ] || [ "$lsrc" -nt "$so" ]; then
-		read -r -a extra < <(sed -n 's|^.*cflags: *\(.*[^ */]\) *\(\*/\)\{0,1\}$|\1|p' "$lsrc" | head -n 1)
+		cflags_of "$lsrc"
 		"$CC" -O2 -g -fPIC -shared "${extra[@]}" -o "$so" "$lsrc" || { echo "FAIL  build    lib/$lname"; note_fail "build/lib/$lname"; }
 	fi
 done
@@ -95,7 +99,7 @@ for src in "${srcs[@]}"; do
 	name=${file%.*}
 	bin=$out/$name
 	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$here/common.h" -nt "$bin" ]; then
-		read -r -a extra < <(sed -n 's|^/\* cflags: *\(.*[^ ]\) *\*/.*$|\1|p' "$src" | head -n 1)
+		cflags_of "$src"
 		case $src in
 		*.cpp) cmd=("$CXX" "${CXXFLAGS[@]}" "${extra[@]}" -o "$bin" "$src" -ldl) ;;
 		*)     cmd=("$CC" "${CFLAGS[@]}" "${extra[@]}" -o "$bin" "$src" -ldl) ;;
