@@ -61,6 +61,12 @@ void gmp_fork_child(void)
 		self->tid = gmp_gettid();
 		self->spinning = false;
 		gmp_noteclear(&self->park);
+		/* The only M is M0 now (new ones count from 1): its id tags its
+		 * P's USER state, so retag that too. */
+		self->id = 0;
+		atomic_store(&gmp_sched.mtid[0], self->tid);
+		if (mine && GMP_P_STATE(atomic_load(&mine->status)) == GMP_P_USER)
+			atomic_store(&mine->status, GMP_P_USER_OF(self));
 		gmp_sched.allm = self;
 		gmp_sched.mcount = 1;
 	} else {
@@ -84,7 +90,7 @@ void gmp_fork_child(void)
 		/* Another M may have been changing its own free list. */
 		pp->gfree = NULL;
 		pp->gfreecnt = 0;
-		pp->m = NULL;
+		atomic_store_explicit(&pp->m, NULL, memory_order_relaxed);
 		pp->link = NULL;
 		atomic_store(&pp->status, GMP_P_IDLE);
 		gmp_pidleput_locked(pp);
@@ -95,6 +101,7 @@ void gmp_fork_child(void)
 	atomic_store(&gmp_sched.ngoroutines, self && self->curg ? 1 : 0);
 	atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
 	atomic_store(&gmp_sched.polluntil, 0);
+	atomic_store(&gmp_sched.npollwait, 0);
 
 	gmp_sysmon_forkchild();
 	gmp_netpoll_forkchild();

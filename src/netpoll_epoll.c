@@ -1,7 +1,12 @@
 /*
- * The netpoller (epoll).  For now it is the place where the last idle M
- * sleeps until the next timer deadline; fd readiness parking arrives with the
- * I/O layer and uses the same instance.
+ * The netpoller (epoll): fd readiness for Gs, and the place where the last
+ * idle M sleeps until the next timer deadline or fd event.
+ *
+ * Descriptors are watched edge-triggered for both directions from the first
+ * time a G would block on them until they are closed (one epoll_ctl per fd
+ * life, as in Go).  An event moves the pd's event counts and wakes its
+ * waiters (runtime.h, struct gmp_pd); the waiters are readied onto the
+ * polling M's P, or the global queue when it has none.
  *
  * Wake-up: gmp_netpoll_break() writes an eventfd that is always registered.
  * wakesig coalesces breaks: only the first break since the poller last
@@ -10,6 +15,7 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -79,6 +85,40 @@ static int epwait(struct epoll_event *evs, int n, int64_t delay)
 	return (int)gmp_sys(SYS_epoll_pwait, epfd, evs, n, ms, NULL, 8);
 }
 
+bool gmp_netpoll_inited(void)
+{
+	return atomic_load_explicit(&inited, memory_order_acquire);
+}
+
+#define RD_EVENTS (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)
+#define WR_EVENTS (EPOLLOUT | EPOLLHUP | EPOLLERR)
+
+static void pd_event(struct gmp_pd *pd, uint32_t ev)
+{
+	bool rd = ev & RD_EVENTS, wr = ev & WR_EVENTS;
+	if (rd)
+		atomic_fetch_add(&pd->rseq, 1);
+	if (wr)
+		atomic_fetch_add(&pd->wseq, 1);
+	/* Pairs with the fence in gmp_pd_wait: either it sees the new count
+	 * or we see it counted. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&pd->nwait, memory_order_relaxed) != 0) {
+		if (rd)
+			gmp_futex_wake(&pd->rseq, INT_MAX);
+		if (wr)
+			gmp_futex_wake(&pd->wseq, INT_MAX);
+	}
+	if (atomic_load_explicit(&pd->nsubs, memory_order_relaxed) != 0) {
+		gmp_lock(&pd->lock);
+		for (struct gmp_pollsub *s = pd->subs; s; s = s->next) {
+			atomic_store(s->word, 1);
+			gmp_futex_wake(s->word, 1);
+		}
+		gmp_unlock(&pd->lock);
+	}
+}
+
 struct gmp_g *gmp_netpoll(int64_t delay, int *n)
 {
 	struct epoll_event evs[128];
@@ -89,9 +129,91 @@ struct gmp_g *gmp_netpoll(int64_t delay, int *n)
 			uint64_t v;
 			gmp_sys(SYS_read, breakfd, &v, sizeof v, 0, 0, 0);
 			atomic_store(&wakesig, 0);
+			continue;
 		}
+		pd_event(evs[i].data.ptr, evs[i].events);
+		(*n)++;
 	}
 	return NULL;
+}
+
+void gmp_netpoll_check(int64_t now, int64_t maxage)
+{
+	int64_t last = atomic_load(&gmp_sched.lastpoll);
+	if (!gmp_netpoll_inited() || atomic_load(&gmp_sched.npollwait) == 0 || last == 0 ||
+	    last + maxage > now || !atomic_compare_exchange_strong(&gmp_sched.lastpoll, &last, now))
+		return;
+	int n;
+	gmp_netpoll(0, &n);
+}
+
+void gmp_netpoll_waiters(int delta)
+{
+	if (atomic_fetch_add(&gmp_sched.npollwait, delta) + delta > 0 && delta > 0 &&
+	    atomic_load(&gmp_sched.lastpoll) != 0 &&
+	    atomic_load(&gmp_sched.npidle) == gmp_sched.nprocs)
+		gmp_wakep(); /* every P idle and nobody polls: someone must */
+}
+
+int gmp_pd_arm(struct gmp_pd *pd, int fd)
+{
+	gmp_netpoll_init();
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET,
+		.data.ptr = pd,
+	};
+	long r = gmp_sys(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, fd, &ev, 0, 0);
+	if (r == -EEXIST)
+		r = gmp_sys(SYS_epoll_ctl, epfd, EPOLL_CTL_MOD, fd, &ev, 0, 0);
+	return (int)r;
+}
+
+void gmp_pd_disarm(int fd)
+{
+	if (gmp_netpoll_inited())
+		gmp_sys(SYS_epoll_ctl, epfd, EPOLL_CTL_DEL, fd, NULL, 0, 0);
+}
+
+int gmp_pd_wait(struct gmp_pd *pd, bool write, uint32_t seq, int64_t deadline)
+{
+	_Atomic uint32_t *w = write ? &pd->wseq : &pd->rseq;
+	atomic_fetch_add(&pd->nwait, 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	gmp_netpoll_waiters(1);
+	int r = gmp_futex_wait_intr(w, seq, deadline, GMP_WAIT_IO, pd);
+	gmp_netpoll_waiters(-1);
+	atomic_fetch_sub(&pd->nwait, 1);
+	return r;
+}
+
+void gmp_pd_sub(struct gmp_pd *pd, struct gmp_pollsub *s)
+{
+	gmp_lock(&pd->lock);
+	s->prev = NULL;
+	s->next = pd->subs;
+	if (pd->subs)
+		pd->subs->prev = s;
+	pd->subs = s;
+	atomic_fetch_add(&pd->nsubs, 1);
+	gmp_unlock(&pd->lock);
+}
+
+void gmp_pd_unsub(struct gmp_pd *pd, struct gmp_pollsub *s)
+{
+	gmp_lock(&pd->lock);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		pd->subs = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	atomic_fetch_sub(&pd->nsubs, 1);
+	gmp_unlock(&pd->lock);
+}
+
+void gmp_pd_kick(struct gmp_pd *pd)
+{
+	pd_event(pd, EPOLLIN | EPOLLOUT);
 }
 
 void gmp_netpoll_forkchild(void)

@@ -112,8 +112,8 @@ static uint32_t runqgrab(struct gmp_p *victim, _Atomic(struct gmp_g *) *batch, u
 		if (n == 0) {
 			if (stealnext) {
 				struct gmp_g *next = atomic_load_explicit(&victim->runnext, memory_order_acquire);
-				if (next && atomic_load_explicit(&victim->status, memory_order_relaxed) ==
-						    GMP_P_RUNNING) {
+				if (next && gmp_p_busy(atomic_load_explicit(&victim->status,
+									     memory_order_relaxed))) {
 					/* The victim is probably about to run it (it was just
 					 * readied by its running G): give it ~3 us first, as Go
 					 * does, so hand-off pairs stay on one P. */

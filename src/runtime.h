@@ -210,6 +210,8 @@ struct gmp_g {
 	uint64_t sigmask;          /* kernel sigset; written by the G itself */
 	_Atomic uint64_t sigpend;  /* bit sig-1; set by senders, cleared by the G */
 	_Atomic uint64_t sigqueued; /* of those, sent with a value (sigqueue) */
+	_Atomic uint64_t sigdelivered; /* raised on its M since the G last cleared it */
+	_Atomic uint64_t sigwaitset; /* in sigtimedwait in the kernel for these */
 	void *_Atomic sigqv;       /* 64 values, allocated on first use; never freed */
 	/* Interruption of a blocking wait (park.c): intr is set by an
 	 * interrupter, consumed by the G; wqw is the wait-queue entry the G is
@@ -232,16 +234,29 @@ struct gmp_g {
 
 enum gmp_pstatus {
 	GMP_P_IDLE = 0,   /* on the idle list; no M */
-	GMP_P_RUNNING,    /* owned by an M running Gs or the scheduler */
+	GMP_P_RUNNING,    /* held firmly by its M: scheduler or runtime code */
 	GMP_P_SYSCALL,    /* its M is in a syscall; sysmon may retake */
+	GMP_P_USER,       /* its M runs a G's own code, where it may block in the
+			   * kernel unseen: sysmon may retake it when the M's
+			   * CPU clock stops (gmp_holdp, sysmon.c).  Stored with
+			   * the M's id in the high bits (GMP_P_USER_OF), so a
+			   * stale M can never CAS back a P that sysmon retook
+			   * and that now runs user code of another M (ABA). */
 };
+#define GMP_P_STATE(st) ((st) & 0xffu)
+#define GMP_P_USER_OF(m) (GMP_P_USER | ((uint32_t)(m)->id << 8))
+static inline bool gmp_p_busy(uint32_t st)
+{
+	return GMP_P_STATE(st) == GMP_P_RUNNING || GMP_P_STATE(st) == GMP_P_USER;
+}
 
 struct gmp_p {
 	int id;
 	_Atomic uint32_t status;     /* enum gmp_pstatus */
-	struct gmp_m *m;             /* owner M; sched.lock for handoff */
-	uint32_t schedtick;          /* owner only; bumped per scheduled G */
+	_Atomic(struct gmp_m *) m;   /* owner M (relaxed: ownership moves with status) */
+	_Atomic uint32_t schedtick;  /* written by the owner (per scheduled G), read by sysmon */
 	uint32_t ninherit;           /* owner only; consecutive runnext hand-offs */
+	_Atomic uint32_t preempt;    /* sysmon: the running G has had its 10 ms */
 	_Atomic uint32_t syscalltick; /* bumped by the owner at each syscall entry/exit */
 	struct gmp_p *link;          /* idle list; sched.lock */
 
@@ -276,6 +291,9 @@ struct gmp_m {
 	struct gmp_p *oldp;        /* P we held when we entered a syscall; own M only */
 	bool spinning;             /* looking for work; own M only (counted in sched.nmspinning) */
 	int locks;                 /* > 0: inside the runtime, no preemption */
+	int syscalldepth;          /* entersyscall nesting (signal handlers in a call) */
+	int pheld;                 /* > 0: holds m->p firmly (P RUNNING); 0 while a G's own
+				    * code runs (P USER).  Own M only; see gmp_holdp */
 	void *g0sp;                /* top of the scheduler (g0) stack */
 	gmp_note park;             /* sleep here when idle */
 	struct gmp_m *schedlink;   /* idle M list; sched.lock */
@@ -303,6 +321,7 @@ struct gmp_sched {
 	int nmidle;                 /* lock */
 	int mcount;                 /* Ms created; lock */
 	struct gmp_m *allm;         /* all Ms; prepended under lock, read lock-free */
+	_Atomic pid_t *mtid;        /* OS thread id of M number i (sysmon reads them) */
 
 	struct gmp_p *pidle;        /* idle Ps; lock */
 	_Atomic int npidle;         /* written under lock, read anywhere */
@@ -327,6 +346,7 @@ struct gmp_sched {
 	 * gmp_netpoll; pollUntil is when it will wake up by itself. */
 	_Atomic int64_t lastpoll;
 	_Atomic int64_t polluntil;
+	_Atomic int npollwait;      /* Gs waiting on fd readiness (netpoll) */
 
 	_Atomic uint64_t idlesigmask; /* mask of Ms with no G (tls.c); set by preload/ */
 	_Atomic bool inited;
@@ -432,9 +452,29 @@ void gmp_netpoll_init(void);
  * schedlink list (count in *n). */
 struct gmp_g *gmp_netpoll(int64_t delay, int *n);
 void gmp_netpoll_break(void);
+bool gmp_netpoll_inited(void);
+/* Gs (or foreign threads) start/stop waiting on readiness: while any wait,
+ * an idle M sleeps in the poller rather than on its own futex. */
+void gmp_netpoll_waiters(int delta);
+/* Poll without blocking if nobody polled for a while (sysmon). */
+void gmp_netpoll_check(int64_t now, int64_t maxage);
 /* fork child: close the parent's epoll/eventfd (shared with it) and start
  * anew on demand. */
 void gmp_netpoll_forkchild(void);
+
+/*
+ * Holding the P from a G.  While a G's own code runs its P is USER: sysmon
+ * may take it if the M blocks in the kernel where the runtime cannot see
+ * (glibc-internal locks, inline syscall instructions).  Runtime code that
+ * touches owner-only P state from a G (run queue, G free list, scheduling)
+ * brackets it with gmp_holdp/gmp_unholdp: holdp turns USER into RUNNING with
+ * one CAS, or -- when sysmon took the P meanwhile -- takes an idle P, or
+ * else leaves m->p NULL (the caller then uses the global queues; the M
+ * waits for a P at its next switch).  Nests; no-op on g0 (the scheduler
+ * holds its P firmly) and on foreign threads (returns NULL).
+ */
+struct gmp_m *gmp_holdp(void);
+void gmp_unholdp(struct gmp_m *m);
 
 /* sched.c: scheduler internals shared with syscall.c and sysmon.c */
 void gmp_acquirep(struct gmp_m *m, struct gmp_p *pp);
@@ -451,6 +491,49 @@ int gmp_real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn
 void gmp_wakep(void);
 void gmp_injectglist(struct gmp_g *list, int n);
 void gmp_wakenetpoller(int64_t when);
+
+/*
+ * Poll descriptors (netpoll_epoll.c): readiness of one open file, for Gs
+ * that wait on it.  The fd layer (preload/io.c) owns the fd numbers and
+ * embeds a gmp_pd in its per-fd record; the memory must stay valid for the
+ * life of the process (records are recycled, never unmapped), since the
+ * poller may still hold an event for a descriptor that was just closed.
+ *
+ * Each side is an event count: the poller bumps rseq (readable, hang-up,
+ * error) and wseq (writable, hang-up, error) on every edge it sees and wakes
+ * the Gs waiting there.  A G reads the count, tries its operation, and if
+ * the operation would block waits for the count to move past what it read;
+ * so an edge between its try and its wait is never lost, and every waiter
+ * wakes (several threads may block on one fd: accept by a pool, a shared
+ * pipe) to try again.  poll()/select() waiters subscribe to several pds.
+ */
+struct gmp_pollsub {
+	_Atomic uint32_t *word;          /* set to 1 and woken on any edge */
+	struct gmp_pollsub *prev, *next; /* pd->lock */
+};
+struct gmp_pd {
+	_Atomic uint32_t rseq, wseq;
+	_Atomic uint32_t nwait;          /* Gs in gmp_pd_wait */
+	_Atomic uint32_t nsubs;          /* entries on subs */
+	gmp_mutex lock;                  /* subs */
+	struct gmp_pollsub *subs;
+};
+/* Watch fd (edge-triggered, both directions) for pd: 0, or -errno from
+ * epoll_ctl (-EPERM: the file is always ready, e.g. a regular file). */
+int gmp_pd_arm(struct gmp_pd *pd, int fd);
+/* Stop watching fd (before it is closed or handed over). */
+void gmp_pd_disarm(int fd);
+/* Wait until the count of one side moves past seq (see gmp_futex_wait_intr
+ * for the results; 0 or -EAGAIN both mean: try again). */
+int gmp_pd_wait(struct gmp_pd *pd, bool write, uint32_t seq, int64_t deadline);
+static inline uint32_t gmp_pd_seq(struct gmp_pd *pd, bool write)
+{
+	return atomic_load(write ? &pd->wseq : &pd->rseq);
+}
+void gmp_pd_sub(struct gmp_pd *pd, struct gmp_pollsub *s);
+void gmp_pd_unsub(struct gmp_pd *pd, struct gmp_pollsub *s);
+/* Wake every waiter of pd as if both sides had an edge (close). */
+void gmp_pd_kick(struct gmp_pd *pd);
 
 /* ------------------------------------------------------------------------
  * The runtime API used by preload/ and the tests.
@@ -474,6 +557,16 @@ struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_at
  */
 void gmp_entersyscall(void);
 void gmp_exitsyscall(void);
+/* A cooperative preemption point: yield if sysmon asked the P to (its G
+ * ran 10 ms without a switch).  Cheap when not asked. */
+void gmp_preempt_check(void);
+/* The caller runs in a signal handler that interrupted a blocking call of
+ * its G: it must not park (the G is not RUNNING), only block its M. */
+static inline bool gmp_in_syscall(void)
+{
+	struct gmp_m *m = gmp_getm();
+	return m && m->syscalldepth != 0;
+}
 /* Make the calling OS thread an M and its current execution a G running on
  * [stack_lo, stack_hi) (the main thread, from the library constructor). */
 struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi);
@@ -534,6 +627,9 @@ static inline void gmp_intr_clear(struct gmp_g *g) { atomic_store(&g->intr, 0); 
 void gmp_g_signal(struct gmp_g *g, int sig);
 /* Same, carrying a value (pthread_sigqueue: si_code SI_QUEUE). */
 void gmp_g_sigqueue(struct gmp_g *g, int sig, void *value);
+/* sigwait family in the kernel: signals sent to g meanwhile go to its M. */
+void gmp_sigwait_begin(struct gmp_g *g, uint64_t set);
+void gmp_sigwait_end(struct gmp_g *g);
 /* Set the calling G's mask (kernel sigset bits) and deliver what it unblocks. */
 void gmp_g_setsigmask(struct gmp_g *g, uint64_t mask);
 
@@ -556,6 +652,7 @@ void gmp_fork_child(void);
  * errno set in between is the OS thread's.
  */
 void gmp_tls_run_dtors(void);
+void gmp_tls_thread_start(void);   /* first thing a new G does: glibc's per-thread setup */
 void gmp_tls_os_enter(void);
 void gmp_tls_os_leave(void);
 bool gmp_tls_fsgsbase(void);
@@ -568,7 +665,9 @@ void gmp_tls_describe(struct gmp_tls_info *info);
 struct gmp_stats {
 	int nprocs, npidle, nmspinning, mcount, nmidle, runqsize;
 	int ngoroutines;
+	bool sysmon;         /* the sysmon OS thread exists */
 };
+bool gmp_sysmon_running(void);
 void gmp_stats_read(struct gmp_stats *st);
 
 #endif

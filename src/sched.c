@@ -102,20 +102,64 @@ static inline uint32_t m_fastrand(struct gmp_m *m)
 
 void gmp_acquirep(struct gmp_m *m, struct gmp_p *pp)
 {
-	if (unlikely(m->p || pp->m))
+	if (unlikely(m->p || atomic_load_explicit(&pp->m, memory_order_relaxed)))
 		gmp_fatal("acquirep: M%d already has P or P%d has M", m->id, pp->id);
 	m->p = pp;
-	pp->m = m;
+	atomic_store_explicit(&pp->m, m, memory_order_relaxed);
 	atomic_store_explicit(&pp->status, GMP_P_RUNNING, memory_order_relaxed);
+}
+
+static inline void schedtick_bump(struct gmp_p *pp)
+{
+	atomic_store_explicit(&pp->schedtick, atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/*
+ * sysmon took our P while the G ran its own code (its M looked blocked in
+ * the kernel).  Take an idle P if there is one; otherwise go on without one,
+ * like a G back from a system call: the run queue and free-list operations
+ * of the caller use the global ones, and the next switch on this M waits
+ * for a P (gmp_schedule).  Never parks here: the caller may hold runtime
+ * locks (a park holds its wait-queue lock until it is on g0).
+ */
+static void lostp(struct gmp_m *m)
+{
+	m->p = NULL; /* sysmon cleared pp->m; the P is someone else's now */
+	gmp_lock(&gmp_sched.lock);
+	struct gmp_p *np = gmp_pidleget_locked();
+	gmp_unlock(&gmp_sched.lock);
+	if (np)
+		gmp_acquirep(m, np);
+}
+
+struct gmp_m *gmp_holdp(void)
+{
+	struct gmp_m *m = gmp_getm();
+	if (m == NULL)
+		return NULL;
+	if (m->pheld++ != 0 || m->p == NULL)
+		return m;
+	uint32_t st = GMP_P_USER_OF(m);
+	if (unlikely(!atomic_compare_exchange_strong_explicit(&m->p->status, &st, GMP_P_RUNNING,
+							      memory_order_acquire, memory_order_relaxed)))
+		lostp(m);
+	return m;
+}
+
+void gmp_unholdp(struct gmp_m *m)
+{
+	if (m && --m->pheld == 0 && m->p)
+		atomic_store_explicit(&m->p->status, GMP_P_USER_OF(m), memory_order_release);
 }
 
 struct gmp_p *gmp_releasep(struct gmp_m *m)
 {
 	struct gmp_p *pp = m->p;
-	if (unlikely(pp == NULL || pp->m != m))
+	if (unlikely(pp == NULL || atomic_load_explicit(&pp->m, memory_order_relaxed) != m))
 		gmp_fatal("releasep: M%d does not own its P", m->id);
 	m->p = NULL;
-	pp->m = NULL;
+	atomic_store_explicit(&pp->m, NULL, memory_order_relaxed);
 	atomic_store_explicit(&pp->status, GMP_P_IDLE, memory_order_relaxed);
 	return pp;
 }
@@ -135,6 +179,7 @@ struct gmp_p *gmp_pidleget_locked(void)
 	if (pp) {
 		gmp_sched.pidle = pp->link;
 		atomic_fetch_sub(&gmp_sched.npidle, 1);
+		gmp_sysmon_wake(); /* something runs now: watch it */
 	}
 	return pp;
 }
@@ -164,6 +209,7 @@ GMP_NOTSAN static void *mstart(void *arg)
 	gmp_tls_m = m;
 	m->tcb = m->curtcb = gmp_tls_tp();
 	m->tid = gmp_gettid();
+	atomic_store_explicit(&gmp_sched.mtid[m->id], m->tid, memory_order_relaxed);
 	/* Every mcall restarts g0 just below this frame, on the thread's own stack. */
 	m->g0sp = (char *)__builtin_frame_address(0) - 256;
 	TSAN_G0_INIT(m);
@@ -173,6 +219,7 @@ GMP_NOTSAN static void *mstart(void *arg)
 	struct gmp_p *pp = m->nextp;
 	m->nextp = NULL;
 	gmp_acquirep(m, pp);
+	m->pheld = 1;
 	gmp_schedule();
 }
 
@@ -318,7 +365,12 @@ GMP_NOTSAN GMP_NORETURN void gmp_execute(struct gmp_m *m, struct gmp_g *g, bool 
 	g->m = m;
 	gmp_casgstatus(g, GMP_G_RUNNABLE, GMP_G_RUNNING);
 	if (!inherit)
-		m->p->schedtick++;
+		schedtick_bump(m->p);
+	atomic_store_explicit(&m->p->preempt, 0, memory_order_relaxed);
+	/* From here on the G's own code runs: sysmon may take the P if it
+	 * blocks unseen (gmp_holdp). */
+	m->pheld = 0;
+	atomic_store_explicit(&m->p->status, GMP_P_USER_OF(m), memory_order_release);
 	gmp_tls_load(g);
 	TSAN_TO_G(g);
 	gmp_ctx_jump(&g->ctx);
@@ -373,6 +425,17 @@ top:
 		g = gmp_globrunqget_locked(pp, 0);
 		gmp_unlock(&gmp_sched.lock);
 		if (g) {
+			*inherit = false;
+			return g;
+		}
+	}
+	/* Fds that became ready, if nobody is polling already (Go's
+	 * optimisation before stealing: cheaper than a sleep and a wake-up). */
+	if (atomic_load_explicit(&gmp_sched.npollwait, memory_order_relaxed) > 0 &&
+	    atomic_load_explicit(&gmp_sched.lastpoll, memory_order_relaxed) != 0) {
+		int n;
+		gmp_netpoll(0, &n); /* readies them onto pp */
+		if (n > 0 && (g = gmp_runqget(pp, inherit)) != NULL) {
 			*inherit = false;
 			return g;
 		}
@@ -442,14 +505,16 @@ top:
 		}
 	}
 
-	/* Sleep in the poller until the next timer, if nobody else does. */
+	/* Sleep in the poller until the next timer or fd event, if nobody
+	 * else does. */
 	int64_t polluntil = gmp_timer_next_all();
-	if (polluntil != 0)
+	bool fdwait = atomic_load(&gmp_sched.npollwait) > 0;
+	if (polluntil != 0 || fdwait)
 		gmp_netpoll_init();
-	if (polluntil != 0 && atomic_exchange(&gmp_sched.lastpoll, 0) != 0) {
+	if ((polluntil != 0 || fdwait) && atomic_exchange(&gmp_sched.lastpoll, 0) != 0) {
 		atomic_store(&gmp_sched.polluntil, polluntil);
 		now = gmp_nanotime();
-		int64_t delay = polluntil > now ? polluntil - now : 0;
+		int64_t delay = polluntil == 0 ? -1 : polluntil > now ? polluntil - now : 0;
 		int n;
 		if (delay != 0)
 			gmp_sig_idle(m);
@@ -492,6 +557,8 @@ GMP_NOTSAN GMP_NORETURN void gmp_schedule(void)
 	struct gmp_m *m = gmp_getm();
 	if (unlikely(m->locks != 0))
 		gmp_fatal("schedule: holding %d runtime locks", m->locks);
+	if (unlikely(m->p == NULL))
+		gmp_stopm(m); /* it lost its P to sysmon (gmp_holdp): wait for one */
 	for (;;) {
 		struct gmp_p *pp = m->p;
 		struct gmp_g *g = NULL;
@@ -500,7 +567,7 @@ GMP_NOTSAN GMP_NORETURN void gmp_schedule(void)
 			int64_t next;
 			gmp_timer_run(pp, gmp_nanotime(), &next);
 		}
-		if (pp->schedtick % 61 == 0 &&
+		if (atomic_load_explicit(&pp->schedtick, memory_order_relaxed) % 61 == 0 &&
 		    atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
 			gmp_lock(&gmp_sched.lock);
 			g = gmp_globrunqget_locked(pp, 1);
@@ -527,10 +594,10 @@ GMP_NOTSAN GMP_NORETURN void gmp_schedule(void)
 	}
 }
 
-/* Entry of every M into the scheduler from a G (on g0). */
+/* Entry of every M into the scheduler from a G (on g0), holding its P. */
 GMP_NOTSAN void gmp_mcall(void (*fn)(void *))
 {
-	struct gmp_m *m = gmp_getm();
+	struct gmp_m *m = gmp_holdp();
 	struct gmp_g *g = m->curg;
 	gmp_tls_save(g);
 	TSAN_TO_G0(m);
@@ -550,6 +617,7 @@ struct gmp_g *gmp_g_current(void);
 GMP_NOTSAN static void goentry(void *arg)
 {
 	struct gmp_g *g = arg;
+	gmp_tls_thread_start();
 	g->fn(g->arg);
 	gmp_exit();
 }
@@ -559,16 +627,19 @@ struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_at
 	static const struct gmp_spawn_attr dflt;
 	if (attr == NULL)
 		attr = &dflt;
-	struct gmp_m *m = gmp_getm();
+	gmp_sysmon_start();
+	struct gmp_m *m = gmp_holdp();
 	struct gmp_p *pp = m ? m->p : NULL;
 	struct gmp_g *g = gmp_g_alloc(pp, attr->stacksize, attr->stackaddr, attr->stacksize);
 	if (g == NULL) {
+		gmp_unholdp(m);
 		if (err)
 			*err = -EAGAIN;
 		return NULL;
 	}
 	if (unlikely(gmp_tcb_prepare(g) != 0)) {
-		gmp_g_free(m ? m->p : NULL, g);
+		gmp_g_free(pp, g);
+		gmp_unholdp(m);
 		if (err)
 			*err = -EAGAIN;
 		return NULL;
@@ -588,6 +659,8 @@ struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_at
 		gmp_sigmask(SIG_SETMASK, NULL, (sigset_t *)&g->sigmask);
 	atomic_store(&g->sigpend, 0);
 	atomic_store(&g->sigqueued, 0);
+	atomic_store(&g->sigdelivered, 0);
+	atomic_store(&g->sigwaitset, 0);
 	atomic_store(&g->intr, 0);
 	gmp_ctx_make(&g->ctx, g->stack.hi, goentry, g);
 	atomic_fetch_add(&gmp_sched.ngoroutines, 1);
@@ -599,6 +672,7 @@ struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_at
 		gmp_globrunqput_locked(g);
 		gmp_unlock(&gmp_sched.lock);
 	}
+	gmp_unholdp(m);
 	gmp_wakep();
 	return g;
 }
@@ -691,7 +765,7 @@ void gmp_ready(struct gmp_g *g)
 		gmp_os_futex_wake(&g->fwake, 1);
 		return;
 	}
-	struct gmp_m *m = gmp_getm();
+	struct gmp_m *m = gmp_holdp();
 	if (m && m->p) {
 		gmp_runqput(m->p, g, true);
 	} else {
@@ -699,6 +773,7 @@ void gmp_ready(struct gmp_g *g)
 		gmp_globrunqput_locked(g);
 		gmp_unlock(&gmp_sched.lock);
 	}
+	gmp_unholdp(m);
 	gmp_wakep();
 }
 
@@ -708,7 +783,13 @@ GMP_NOTSAN static void gosched_m(void *arg)
 	struct gmp_m *m = gmp_getm();
 	gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_RUNNABLE);
 	gmp_dropg(m, g);
-	gmp_runqput(m->p, g, false);
+	if (likely(m->p != NULL)) {
+		gmp_runqput(m->p, g, false);
+	} else {
+		gmp_lock(&gmp_sched.lock);
+		gmp_globrunqput_locked(g);
+		gmp_unlock(&gmp_sched.lock);
+	}
 	gmp_schedule();
 }
 
@@ -790,6 +871,7 @@ struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
 		gmp_fatal("gmp_adopt_thread: cannot allocate a g0 stack");
 	m->g0sp = g0.hi;
 	m->tid = gmp_gettid();
+	atomic_store_explicit(&gmp_sched.mtid[m->id], m->tid, memory_order_relaxed);
 
 	struct gmp_g *g = gmp_g_alloc(NULL, 0, stack_lo, (size_t)((char *)stack_hi - (char *)stack_lo));
 	if (g == NULL)
@@ -828,7 +910,8 @@ struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
 	gmp_unlock(&gmp_sched.lock);
 	if (pp) {
 		gmp_acquirep(m, pp);
-		pp->schedtick++;
+		schedtick_bump(pp);
+		atomic_store(&pp->status, GMP_P_USER_OF(m));
 	} else {
 		/* Every P is busy: wait our turn like any runnable G. */
 		gmp_mcall(adopt_wait_m);
@@ -925,6 +1008,7 @@ void gmp_runtime_init(const struct gmp_config *cfg)
 	int n = gmp_sched.cfg.maxprocs;
 	gmp_sched.nprocs = n;
 	gmp_sched.allp = gmp_persistentalloc(sizeof(struct gmp_p *) * (size_t)n);
+	gmp_sched.mtid = gmp_persistentalloc(sizeof(pid_t) * (size_t)gmp_sched.cfg.maxthreads);
 	for (int i = n - 1; i >= 0; i--) {
 		struct gmp_p *pp = gmp_persistentalloc(sizeof *pp);
 		pp->id = i;
@@ -948,4 +1032,5 @@ void gmp_stats_read(struct gmp_stats *st)
 	st->runqsize = atomic_load(&gmp_sched.runqsize);
 	st->ngoroutines = atomic_load(&gmp_sched.ngoroutines);
 	gmp_unlock(&gmp_sched.lock);
+	st->sysmon = gmp_sysmon_running();
 }

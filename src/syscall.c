@@ -1,17 +1,20 @@
 /*
  * Blocking system calls: Go's entersyscall / exitsyscall hand-off.
  *
- * entersyscall leaves the P in state SYSCALL with no M (the M remembers it
- * in m->oldp) and marks the G SYSCALL.  Nobody else may run on that P yet:
- * if the call is quick, exitsyscall CASes the P back from SYSCALL to RUNNING
- * and carries on -- no lock, no syscall.  If the call blocks, sysmon sees the
+ * entersyscall CASes the P from USER (a G's own code runs on it) to SYSCALL
+ * and leaves it with no M (the M remembers it in m->oldp); the G is marked
+ * SYSCALL.  Nobody else may run on that P yet: if the call is quick,
+ * exitsyscall CASes the P back from SYSCALL to USER and carries on -- no
+ * lock, no syscall.  If the call blocks, sysmon sees the
  * P sitting in SYSCALL with an unchanged syscalltick for a whole tick (20 us)
  * and CASes it SYSCALL -> IDLE itself; then it hands the P off (handoffp) to
  * another M so the P's other Gs keep running.  The CAS on the P's status is
  * the single point that decides who owns the P: the returning M or sysmon.
  *
  * When the returning M lost its P it tries an idle one; failing that its G
- * goes to the global run queue and the M parks (exitsyscall0).
+ * goes to the global run queue and the M parks (exitsyscall0).  The same
+ * path takes back a G whose M sysmon found blocked in a call it could not
+ * see (a P taken from USER state; gmp_holdp in sched.c).
  */
 #include "runtime.h"
 
@@ -20,14 +23,34 @@ void gmp_entersyscall(void)
 	struct gmp_m *m = gmp_getm();
 	if (m == NULL)
 		return; /* a foreign thread blocks only itself */
+	/* A signal handler that interrupted a blocking call makes one of its
+	 * own: the outer bracket already gave the P up. */
+	if (unlikely(m->syscalldepth++ != 0))
+		return;
+	if (unlikely(m->pheld != 0))
+		gmp_fatal("entersyscall: M%d holds its P firmly", m->id);
+	m->locks++; /* no preemption while the P is half handed over */
 	struct gmp_g *g = m->curg;
 	struct gmp_p *pp = m->p;
-	m->locks++; /* no preemption while the P is half handed over */
+	uint32_t st = m->p ? GMP_P_USER_OF(m) : 0;
+	/* Hold it firmly first (the CAS sysmon's retake races with), then
+	 * publish SYSCALL with the P already unowned: whoever takes it from
+	 * SYSCALL may set pp->m at once. */
+	if (unlikely(pp == NULL ||
+		     !atomic_compare_exchange_strong_explicit(&pp->status, &st, GMP_P_RUNNING,
+							      memory_order_acquire, memory_order_relaxed))) {
+		/* sysmon took the P while we ran unseen: nothing to hand over. */
+		m->p = NULL;
+		m->oldp = NULL;
+		gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_SYSCALL);
+		m->locks--;
+		return;
+	}
 	atomic_store_explicit(&pp->syscalltick, pp->syscalltick + 1, memory_order_relaxed);
 	gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_SYSCALL);
 	m->oldp = pp;
 	m->p = NULL;
-	pp->m = NULL;
+	atomic_store_explicit(&pp->m, NULL, memory_order_relaxed);
 	atomic_store_explicit(&pp->status, GMP_P_SYSCALL, memory_order_release);
 	m->locks--;
 	gmp_sysmon_start();
@@ -53,32 +76,53 @@ GMP_NOTSAN static void exitsyscall0(void *arg)
 	gmp_schedule();
 }
 
-void gmp_exitsyscall(void)
+static void exitsyscall_lost(struct gmp_m *m, struct gmp_g *g)
 {
-	struct gmp_m *m = gmp_getm();
-	if (m == NULL)
-		return;
-	struct gmp_g *g = m->curg;
-	struct gmp_p *pp = m->oldp;
-	m->oldp = NULL;
-	uint32_t st = GMP_P_SYSCALL;
-	if (likely(atomic_compare_exchange_strong_explicit(&pp->status, &st, GMP_P_RUNNING,
-							   memory_order_acquire, memory_order_relaxed))) {
-		/* Fast path: sysmon did not take it. */
-		m->p = pp;
-		pp->m = m;
-		atomic_store_explicit(&pp->syscalltick, pp->syscalltick + 1, memory_order_relaxed);
-		gmp_casgstatus(g, GMP_G_SYSCALL, GMP_G_RUNNING);
-		return;
-	}
-	/* Our P was handed off: any idle P will do. */
 	gmp_lock(&gmp_sched.lock);
 	struct gmp_p *np = gmp_pidleget_locked();
 	gmp_unlock(&gmp_sched.lock);
 	if (np) {
 		gmp_acquirep(m, np);
+		m->pheld = 0;
+		atomic_store_explicit(&np->status, GMP_P_USER_OF(m), memory_order_release);
 		gmp_casgstatus(g, GMP_G_SYSCALL, GMP_G_RUNNING);
 		return;
 	}
-	gmp_mcall(exitsyscall0);
+	gmp_mcall(exitsyscall0); /* resumes RUNNING on an M with a P (USER) */
+}
+
+void gmp_exitsyscall(void)
+{
+	struct gmp_m *m = gmp_getm();
+	if (m == NULL || --m->syscalldepth != 0)
+		return;
+	struct gmp_g *g = m->curg;
+	struct gmp_p *pp = m->oldp;
+	m->oldp = NULL;
+	uint32_t st = GMP_P_SYSCALL;
+	if (likely(pp != NULL) && likely(atomic_compare_exchange_strong_explicit(&pp->status, &st, GMP_P_USER_OF(m),
+							   memory_order_acquire, memory_order_relaxed))) {
+		/* Fast path: sysmon did not take it. */
+		m->p = pp;
+		atomic_store_explicit(&pp->m, m, memory_order_relaxed);
+		atomic_store_explicit(&pp->syscalltick, pp->syscalltick + 1, memory_order_relaxed);
+		gmp_casgstatus(g, GMP_G_SYSCALL, GMP_G_RUNNING);
+		/* A G making quick calls back to back never gives its P up
+		 * by blocking: this is where it yields when its time is up. */
+		if (unlikely(atomic_load_explicit(&pp->preempt, memory_order_relaxed)))
+			gmp_preempt_check();
+		return;
+	}
+	/* Our P was handed off: any idle P will do. */
+	exitsyscall_lost(m, g);
+}
+
+void gmp_preempt_check(void)
+{
+	struct gmp_m *m = gmp_getm();
+	if (m == NULL || m->p == NULL || m->locks != 0 || m->pheld != 0 ||
+	    !atomic_load_explicit(&m->p->preempt, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&m->p->preempt, 0, memory_order_relaxed);
+	gmp_yield();
 }

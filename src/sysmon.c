@@ -1,7 +1,9 @@
 /*
  * sysmon: one OS thread, not an M (it holds no P and runs no G), watching
- * the Ps.  Today it retakes Ps whose M is stuck in a system call (see
- * syscall.c); preemption requests and netpoll duty join it later.
+ * the Ps.  It retakes Ps whose M is stuck in a system call -- announced
+ * (entersyscall, syscall.c) or not (below) -- and polls the network when
+ * nobody has for 10 ms (Go's rule, so that fd waiters are not starved by
+ * Ps that never go idle).  Preemption requests join it with issue 6.
  *
  * Cadence (Go's): sleep 20 us while it finds work to do; after 50 idle
  * rounds double the sleep up to 10 ms.  When every P is idle there is nothing
@@ -12,16 +14,33 @@
  * on two consecutive rounds has been in one call for at least a tick.  It is
  * left alone only if it has no work queued, some other M could take new work
  * anyway (spinning or idle Ps exist), and the call is younger than 10 ms.
+ *
+ * Unannounced blocking (glibc's internal futex locks, stdio writing through
+ * internal aliases, inline syscall instructions) leaves the P in USER state
+ * with its M asleep in the kernel.  sysmon reads the M's thread CPU clock
+ * for a P whose schedtick has not moved since the last round; if the clock
+ * has not moved either over a whole round, the M is not running (blocked --
+ * or, rarely, not scheduled by the kernel; handing its P over is harmless
+ * then).  If the P has work (runnable Gs or timers) it is taken: CAS
+ * USER -> IDLE, and handed off like a syscall P.  The G finds out at its
+ * next entry into the runtime (gmp_holdp) and comes back as from a syscall.
  */
 #include "runtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 
 struct sysmontick {
 	uint32_t syscalltick;
 	int64_t syscallwhen;
+	uint32_t schedtick;
+	uint32_t ptick;       /* schedtick when the G's slice began ... */
+	int64_t pwhen;        /* ... at this time */
+	int64_t cpu;          /* M's thread CPU time at the last look, -1 none */
 };
 
 static _Atomic bool started;
@@ -56,13 +75,96 @@ static void handoffp(struct gmp_p *pp)
 		gmp_wakenetpoller(when); /* its timers need a poller now */
 }
 
+/* CPU time consumed by OS thread tid (ns), -1 if unknown. */
+static int64_t thread_cputime(pid_t tid)
+{
+	clockid_t clk = (clockid_t)((~(unsigned)tid << 3) | 6); /* CPUCLOCK_PERTHREAD | SCHED */
+	struct timespec ts;
+	if (gmp_sys(SYS_clock_gettime, clk, &ts, 0, 0, 0, 0) != 0)
+		return -1;
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Is OS thread tid asleep in the kernel (state S or D), rather than
+ * running or waiting for a CPU (R)?  Only asked once the CPU clock says it
+ * has not run for a round: on an oversubscribed machine a runnable thread
+ * may not run for a while either, and its P is better left alone. */
+static bool thread_sleeping(pid_t tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	long fd = gmp_sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	if (fd < 0)
+		return false;
+	long n = gmp_sys(SYS_read, fd, buf, sizeof buf - 1, 0, 0, 0);
+	gmp_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	const char *rp = strrchr(buf, ')'); /* the name may contain anything */
+	return rp && rp[1] == ' ' && (rp[2] == 'S' || rp[2] == 'D');
+}
+
+static bool p_has_work(struct gmp_p *pp)
+{
+	return !gmp_runqempty(pp) || atomic_load(&gmp_sched.runqsize) != 0 ||
+	       atomic_load(&pp->timer0when) != 0;
+}
+
+/* A P running a G's own code whose M has not used any CPU for a round. */
+static bool retake_user(struct gmp_p *pp, struct sysmontick *pd, uint32_t status)
+{
+	uint32_t t = atomic_load_explicit(&pp->schedtick, memory_order_relaxed);
+	int mid = (int)(status >> 8); /* the M, from the tag of USER */
+	pid_t tid = mid < gmp_sched.cfg.maxthreads ? atomic_load_explicit(&gmp_sched.mtid[mid], memory_order_relaxed) : 0;
+	if (t != pd->schedtick || tid == 0) {
+		pd->schedtick = t;
+		pd->cpu = -1;
+		return false;
+	}
+	int64_t cpu = thread_cputime(tid);
+	int64_t last = pd->cpu;
+	pd->cpu = cpu;
+	if (cpu < 0 || cpu != last || !p_has_work(pp) || !thread_sleeping(tid))
+		return false;
+	uint32_t st = status;
+	if (!atomic_compare_exchange_strong(&pp->status, &st, GMP_P_IDLE))
+		return false;
+	pd->cpu = -1;
+	atomic_store_explicit(&pp->m, NULL, memory_order_relaxed); /* its M may not touch it again: gmp_holdp fails the CAS */
+	handoffp(pp);
+	return true;
+}
+
+/* Go's forcePreemptNS: a G that has run 10 ms on its P is asked to yield
+ * at its next preemption point (gmp_preempt_check). */
+static void preempt_long(struct gmp_p *pp, struct sysmontick *pd, int64_t now)
+{
+	uint32_t t = atomic_load_explicit(&pp->schedtick, memory_order_relaxed);
+	if (t != pd->ptick) {
+		pd->ptick = t;
+		pd->pwhen = now;
+	} else if (pd->pwhen + 10 * 1000000 <= now &&
+		   (!gmp_runqempty(pp) || atomic_load(&gmp_sched.runqsize) != 0)) {
+		atomic_store_explicit(&pp->preempt, 1, memory_order_relaxed);
+	}
+}
+
 static int retake(int64_t now)
 {
 	int n = 0;
 	for (int i = 0; i < gmp_sched.nprocs; i++) {
 		struct gmp_p *pp = gmp_sched.allp[i];
 		struct sysmontick *pd = &ticks[i];
-		if (atomic_load_explicit(&pp->status, memory_order_acquire) != GMP_P_SYSCALL)
+		uint32_t status = atomic_load_explicit(&pp->status, memory_order_acquire);
+		if (gmp_p_busy(status))
+			preempt_long(pp, pd, now);
+		if (GMP_P_STATE(status) == GMP_P_USER) {
+			n += retake_user(pp, pd, status);
+			continue;
+		}
+		pd->cpu = -1;
+		if (status != GMP_P_SYSCALL)
 			continue;
 		uint32_t t = atomic_load_explicit(&pp->syscalltick, memory_order_relaxed);
 		if (pd->syscalltick != t) {
@@ -117,7 +219,9 @@ static void *sysmon(void *arg)
 			idle = 0;
 			continue;
 		}
-		if (retake(gmp_nanotime()) != 0)
+		int64_t now = gmp_nanotime();
+		gmp_netpoll_check(now, 10 * 1000000);
+		if (retake(now) != 0)
 			idle = 0;
 		else
 			idle++;
@@ -134,6 +238,8 @@ void gmp_sysmon_wake(void)
 GMP_COLD static void sysmon_create(void)
 {
 	ticks = gmp_persistentalloc(sizeof *ticks * (size_t)gmp_sched.nprocs);
+	for (int i = 0; i < gmp_sched.nprocs; i++)
+		ticks[i].cpu = -1;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -156,6 +262,11 @@ void gmp_sysmon_start(void)
 	bool f = false;
 	if (atomic_compare_exchange_strong(&started, &f, true))
 		sysmon_create();
+}
+
+bool gmp_sysmon_running(void)
+{
+	return atomic_load(&started);
 }
 
 void gmp_sysmon_forkchild(void)

@@ -113,6 +113,7 @@ static struct {
 	void *(*init)(void *, bool); /* 2.36 takes one argument; later ones two */
 	void (*deallocate)(void *, bool);
 	void (*call_tls_dtors)(void);
+	void (*ctype_init)(void);
 	bool fsgsbase;
 	size_t pthread_size;    /* sizeof(struct pthread) */
 	size_t static_size;     /* static TLS incl. the TCB */
@@ -301,6 +302,15 @@ void gmp_tcb_destroy(struct gmp_g *g)
 		T.deallocate(g->tcb, true); /* released (tcache flushed) at exit */
 	g->tcb = NULL;
 	g->tcb_borrowed = false;
+}
+
+/* glibc's start_thread points each new thread's <ctype.h> table pointers
+ * (__libc_tsd_CTYPE_B/TOLOWER/TOUPPER, in its TLS) at the locale's tables;
+ * a fresh block has them NULL, so isspace() would fault. */
+void gmp_tls_thread_start(void)
+{
+	if (gmp_tls_perg && T.ctype_init)
+		T.ctype_init();
 }
 
 void gmp_tls_run_dtors(void)
@@ -552,6 +562,7 @@ static const char *discover(void)
 	T.init = (void *(*)(void *, bool))sym("_dl_allocate_tls_init");
 	T.deallocate = (void (*)(void *, bool))sym("_dl_deallocate_tls");
 	T.call_tls_dtors = (void (*)(void))sym("__call_tls_dtors");
+	T.ctype_init = (void (*)(void))sym("__ctype_init");
 	void (*static_info)(size_t *, size_t *) = (void (*)(size_t *, size_t *))sym("_dl_get_tls_static_info");
 	const uint32_t *psize = sym("_thread_db_sizeof_pthread");
 	if (!T.allocate || !T.init || !T.deallocate || !static_info || !psize)

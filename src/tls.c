@@ -54,6 +54,7 @@ static void deliver_pending(struct gmp_m *m, struct gmp_g *g)
 		int sig = __builtin_ctzll(want) + 1;
 		uint64_t bit = 1ULL << (sig - 1);
 		atomic_fetch_and(&g->sigpend, ~bit);
+		atomic_fetch_or(&g->sigdelivered, bit);
 		long pid = gmp_sys(SYS_getpid, 0, 0, 0, 0, 0, 0);
 		if (atomic_fetch_and(&g->sigqueued, ~bit) & bit) {
 			siginfo_t si = { 0 };
@@ -146,8 +147,37 @@ void gmp_g_signal(struct gmp_g *g, int sig)
 		self->locks--;
 		return;
 	}
+	/* g waits for it in the kernel (sigwait and friends): hand it to g's
+	 * OS thread, where sigtimedwait takes it even though it is blocked.
+	 * If g has just left the call, gmp_sigwait_end finds it there. */
+	struct gmp_m *m = g->m;
+	if ((atomic_load(&g->sigwaitset) & bit) && atomic_load(&g->status) == GMP_G_SYSCALL && m &&
+	    (atomic_fetch_and(&g->sigpend, ~bit) & bit)) {
+		atomic_fetch_and(&g->sigqueued, ~bit); /* (the value is not carried) */
+		gmp_sys(SYS_tgkill, gmp_sys(SYS_getpid, 0, 0, 0, 0, 0, 0), m->tid, sig, 0, 0, 0);
+		return;
+	}
 	/* Blocked: it stays pending for g.  A G running on another M gets it at
 	 * its next switch-in (preemption will make that prompt). */
 	if (!(g->sigmask & bit) && atomic_load(&g->status) == GMP_G_WAITING)
 		gmp_g_interrupt(g);
+}
+
+void gmp_sigwait_begin(struct gmp_g *g, uint64_t set)
+{
+	atomic_store(&g->sigwaitset, set);
+}
+
+void gmp_sigwait_end(struct gmp_g *g)
+{
+	uint64_t set = atomic_exchange(&g->sigwaitset, 0);
+	/* Signals sent to g that reached its OS thread after the call
+	 * returned: back to g's own pending set. */
+	struct timespec zero = { 0, 0 };
+	for (;;) {
+		long sig = gmp_sys(SYS_rt_sigtimedwait, &set, NULL, &zero, 8, 0, 0);
+		if (sig <= 0)
+			break;
+		atomic_fetch_or(&g->sigpend, 1ULL << (sig - 1));
+	}
 }

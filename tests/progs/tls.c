@@ -10,9 +10,12 @@
  *     condvar handoffs, short sleeps), that the address and value of their
  *     __thread variable and of errno never change: TLS must follow a
  *     thread that resumes on another CPU / OS thread
+ *   - <ctype.h> works in new threads (glibc sets up each thread's
+ *     character-class table pointers, which live in its TLS)
  */
 /* shim-skip: S2: __thread variables are per OS thread with GMP_TLS=shared */
 #include "common.h"
+#include <ctype.h>
 
 static __thread int tcount = 5;
 static _Thread_local unsigned char tblock[4096] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -106,11 +109,22 @@ static void *stable_user(void *arg)
 	return NULL;
 }
 
+static void *ctype_user(void *arg)
+{
+	(void)arg;
+	long ok = isspace(' ') && !isspace('x') && isdigit('7') && toupper('q') == 'Q' &&
+		  tolower('Q') == 'q' && isalpha('z');
+	return (void *)ok;
+}
+
 int main(void)
 {
 	test_begin();
 	tcount = 99;
 	tblock[0] = 99;
+
+	pthread_t ct = spawn(ctype_user, NULL);
+	CHECK(join(ct) == (void *)1L, "<ctype.h> gave wrong answers in a new thread");
 
 	pthread_barrier_init(&bar, NULL, 8);
 	pthread_t t[STAB_THREADS];
