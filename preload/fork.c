@@ -8,7 +8,7 @@
  * Registrations are never removed (a dlclose()d library's handlers stay:
  * documented).
  */
-#include "shim.h"
+#include "io.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -59,6 +59,7 @@ static pid_t do_fork(pid_t (*real)(void), bool run_handlers)
 	for (int i = n - 1; i >= 0; i--)
 		if (h[i].prepare)
 			h[i].prepare();
+	shim_fd_fork(0);
 	gmp_fork_prepare();
 	/* glibc's fork must run as the OS thread (tcb.c); errno with it. */
 	gmp_tls_os_enter();
@@ -66,6 +67,7 @@ static pid_t do_fork(pid_t (*real)(void), bool run_handlers)
 	int e = errno;
 	if (pid == 0) {
 		gmp_fork_child();
+		shim_fd_fork(2);
 		gmp_tls_os_leave();
 		atfork_lock = (gmp_mutex){ 0 };
 		shim_threads_forkchild(self);
@@ -75,6 +77,7 @@ static pid_t do_fork(pid_t (*real)(void), bool run_handlers)
 	} else {
 		gmp_tls_os_leave();
 		gmp_fork_parent();
+		shim_fd_fork(1);
 		for (int i = 0; i < n; i++)
 			if (h[i].parent)
 				h[i].parent();

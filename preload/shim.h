@@ -69,6 +69,7 @@ struct shim_thread {
 	struct shim_tsd *tsd[32];
 	void *robust;                /* robust mutexes held (mutex.c); owner only */
 	_Atomic uint32_t sleepword;  /* always 0: interruptible sleeps wait on it */
+	int *cleartid;               /* set_tid_address(): zeroed and woken at exit */
 	char name[16];
 	struct shim_thread *freelink; /* free list (table lock) */
 };
@@ -82,6 +83,9 @@ struct shim_tsd {
 struct shim_thread *shim_self(void);
 /* Record for a handle, or NULL if it names no live or unreaped thread. */
 struct shim_thread *shim_lookup(pthread_t h);
+/* The live thread of table index idx (ids.c's reverse of gettid), or NULL. */
+struct shim_thread *shim_lookup_index(uint32_t idx);
+pthread_t shim_main_handle(void);
 static inline pthread_t shim_handle(const struct shim_thread *t)
 {
 	return ((pthread_t)t->gen << 32) | t->idx;
@@ -117,6 +121,14 @@ void *shim_real(const char *name);
 #define REAL(name) \
 	({ static __typeof__(name) *fp_; if (!fp_) fp_ = (__typeof__(name) *)shim_real(#name); fp_; })
 
+/* A blocking system call that is a cancellation point: bracketed like
+ * SHIM_BLOCKING, and a pthread_cancel reaches it even while it sleeps in the
+ * kernel (thread.c, asm/x86_64/cancel.S).  Returns -errno. */
+#define GMP_CP_CANCELED (-4096L)
+long shim_cp_call(long nr, long a, long b, long c, long d, long e, long f);
+#define SHIM_CP(nr, a, b, c, d, e, f) \
+	shim_cp_call((nr), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
 /* A blocking call into glibc that the runtime cannot see inside. */
 #define SHIM_BLOCKING(expr) ({ gmp_entersyscall(); __typeof__(expr) r_ = (expr); gmp_exitsyscall(); r_; })
 
@@ -126,6 +138,17 @@ int shim_mutex_unlock(pthread_mutex_t *m);
 
 /* A thread is exiting: hand over the robust mutexes it still holds. */
 void shim_mutex_owner_died(struct shim_thread *t);
+
+/* The thread's id as gettid() reports it (ids.c): the process id for the
+ * main thread, the OS thread id for a foreign one, and a number above
+ * pid_max, unique among live threads, for every other. */
+#define SHIM_TID_BASE 0x30000000
+pid_t shim_thread_tid(const struct shim_thread *t);
+/* syscall() numbers about thread ids, made per thread (ids.c); *handled
+ * says whether n was one. */
+long shim_tid_syscall(long n, long a, long b, long c, bool *handled);
+/* At thread exit: the set_tid_address() word, as the kernel would. */
+void shim_cleartid(struct shim_thread *t);
 
 /* The calling thread's owner id for mutexes and rwlocks (never 0). */
 static inline uint32_t shim_tid(struct shim_thread *t)

@@ -153,20 +153,29 @@ static int take_g_pending(struct shim_thread *t, const sigset_t *set)
 GMP_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
 {
 	struct shim_thread *t;
-	if (on_g(&t)) {
-		int sig = take_g_pending(t, set);
-		if (sig) {
-			if (info) {
-				memset(info, 0, sizeof *info);
-				info->si_signo = sig;
-				info->si_code = SI_TKILL;
-				info->si_pid = getpid();
-				info->si_uid = getuid();
-			}
-			return sig;
-		}
+	if (!on_g(&t)) {
+		long r = gmp_sys(SYS_rt_sigtimedwait, set, info, ts, 8, 0, 0);
+		return r < 0 ? (errno = (int)-r, -1) : (int)r;
 	}
-	long r = SHIM_BLOCKING(gmp_sys(SYS_rt_sigtimedwait, set, info, ts, 8, 0, 0));
+	/* Announce the wait first: a signal sent to this G from now on goes
+	 * to the kernel wait if it is not found pending here. */
+	uint64_t want;
+	memcpy(&want, set, sizeof want);
+	gmp_sigwait_begin(t->g, want);
+	int sig = take_g_pending(t, set);
+	if (sig) {
+		gmp_sigwait_end(t->g);
+		if (info) {
+			memset(info, 0, sizeof *info);
+			info->si_signo = sig;
+			info->si_code = SI_TKILL;
+			info->si_pid = getpid();
+			info->si_uid = getuid();
+		}
+		return sig;
+	}
+	long r = SHIM_CP(SYS_rt_sigtimedwait, set, info, ts, 8, 0, 0);
+	gmp_sigwait_end(t->g);
 	if (r < 0) {
 		errno = (int)-r;
 		return -1;

@@ -207,6 +207,8 @@ GMP_EXPORT long syscall(long n, ...)
 	if (n == SYS_futex)
 		r = futex_emul((_Atomic uint32_t *)a, (int)b, (uint32_t)c, (const struct timespec *)d,
 			       (uint32_t)f, &handled);
+	else if (n == SYS_gettid || n == SYS_set_tid_address || n == SYS_tgkill || n == SYS_tkill)
+		r = shim_tid_syscall(n, a, b, c, &handled);
 	if (!handled)
 		r = SHIM_BLOCKING(gmp_syscall6(n, a, b, c, d, e, f));
 	if (r < 0 && r > -4096) {

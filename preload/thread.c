@@ -25,6 +25,9 @@
  */
 #include "shim.h"
 
+#include <sys/syscall.h>
+#include <ucontext.h>
+
 #include <dlfcn.h>
 #include <sched.h>
 #include <stdio.h>
@@ -99,6 +102,19 @@ static void record_free(struct shim_thread *t)
 	gmp_unlock(&table_lock);
 }
 
+struct shim_thread *shim_lookup_index(uint32_t idx)
+{
+	if (idx == 0 || (idx >> CHUNK_SHIFT) >= MAX_CHUNKS)
+		return NULL;
+	struct shim_thread *chunk = atomic_load_explicit(&chunks[idx >> CHUNK_SHIFT], memory_order_acquire);
+	if (chunk == NULL)
+		return NULL;
+	struct shim_thread *t = &chunk[idx & (CHUNK_LEN - 1)];
+	if (t->idx != idx || t->gen == 0 || (atomic_load(&t->flags) & T_EXITED))
+		return NULL;
+	return t;
+}
+
 struct shim_thread *shim_lookup(pthread_t h)
 {
 	uint32_t idx = (uint32_t)h, gen = (uint32_t)(h >> 32);
@@ -118,6 +134,11 @@ struct shim_thread *shim_lookup(pthread_t h)
 
 static char main_name[16];
 static struct shim_thread *main_thread;
+
+pthread_t shim_main_handle(void)
+{
+	return main_thread ? shim_handle(main_thread) : 0;
+}
 
 GMP_COLD static struct shim_thread *foreign_record(struct gmp_g *g)
 {
@@ -355,6 +376,7 @@ GMP_NORETURN static void thread_finish(struct shim_thread *t)
 	gmp_tls_run_dtors();
 	tsd_run_destructors(t);
 	shim_mutex_owner_died(t);
+	shim_cleartid(t);
 	if (t->ismain)
 		atomic_store(&main_exited, true);
 	bool last = atomic_fetch_sub(&nlive, 1) == 1;
@@ -560,6 +582,61 @@ GMP_EXPORT void pthread_testcancel(void)
 	shim_testcancel(shim_self());
 }
 
+/*
+ * Threads blocked in the kernel in a cancellation point (shim_cp_call) are
+ * woken by glibc's own cancellation signal, SIGCANCEL (32), which programs
+ * cannot use and glibc installs only in its pthread_cancel, never called
+ * under the shim.  The handler only moves an interrupted cancellable call
+ * to its cancelled exit (asm/x86_64/cancel.S); with SA_RESTART, any other
+ * call it lands in by accident goes on.
+ */
+#define SIGCANCEL 32
+extern char gmp_cp_begin[], gmp_cp_end[], gmp_cp_cancel[];
+void gmp_sigreturn(void);
+long gmp_cp_syscall(long nr, long a, long b, long c, long d, long e, long f, const _Atomic uint32_t *cancel);
+
+static void cancel_handler(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	(void)si;
+	greg_t *rip = &((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RIP];
+	if ((char *)*rip >= gmp_cp_begin && (char *)*rip < gmp_cp_end)
+		*rip = (greg_t)gmp_cp_cancel;
+}
+
+static void cancel_signal_install(void)
+{
+	static _Atomic bool done;
+	if (atomic_load(&done) || atomic_exchange(&done, true))
+		return;
+	struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } ka = {
+		.handler = (void *)cancel_handler,
+		.flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK | 0x04000000 /* SA_RESTORER */,
+		.restorer = (void *)gmp_sigreturn,
+		.mask = 0,
+	};
+	gmp_sys(SYS_rt_sigaction, SIGCANCEL, &ka, NULL, 8, 0, 0);
+}
+
+long shim_cp_call(long nr, long a, long b, long c, long d, long e, long f)
+{
+	if (!gmp_runtime_inited() || gmp_in_syscall())
+		return gmp_sys(nr, a, b, c, d, e, f);
+	struct shim_thread *self = shim_self();
+	shim_testcancel(self);
+	for (;;) {
+		gmp_entersyscall();
+		long r = gmp_cp_syscall(nr, a, b, c, d, e, f, &self->cancel);
+		gmp_exitsyscall();
+		if (r != GMP_CP_CANCELED && r != -EINTR)
+			return r;
+		shim_testcancel(self);
+		if (r == -EINTR)
+			return r;
+		/* Cancelled before the call, then disabled: make it after all. */
+	}
+}
+
 GMP_EXPORT int pthread_cancel(pthread_t th)
 {
 	struct shim_thread *t = shim_lookup(th);
@@ -567,9 +644,14 @@ GMP_EXPORT int pthread_cancel(pthread_t th)
 		return ESRCH;
 	if (t->foreign)
 		return REAL(pthread_cancel)(t->ospt);
+	cancel_signal_install();
 	uint32_t old = atomic_fetch_or(&t->cancel, C_PENDING);
-	if ((old & (C_PENDING | C_DISABLED | C_ACTING)) == 0 && !(atomic_load(&t->flags) & T_EXITED))
+	if ((old & (C_PENDING | C_DISABLED | C_ACTING)) == 0 && !(atomic_load(&t->flags) & T_EXITED)) {
 		gmp_g_interrupt(t->g);
+		struct gmp_m *m = t->g->m;
+		if (atomic_load(&t->g->status) == GMP_G_SYSCALL && m)
+			gmp_sys(SYS_tgkill, getpid(), m->tid, SIGCANCEL, 0, 0, 0);
+	}
 	return 0;
 }
 

@@ -2,7 +2,8 @@
 # Makes sure the system packages a target needs are present.
 #   tools/deps.sh build   gcc/make only (always present if you got here)
 #   tools/deps.sh test    + Criterion (libcriterion-dev), g++, and the real
-#                         programs of tests/real/ (pigz zstd sysbench stress-ng)
+#                         programs of tests/real/ (pigz zstd sysbench stress-ng
+#                         memcached)
 #   tools/deps.sh real    the real programs of tests/real/ only
 # As root it installs what is missing with apt-get; otherwise it names the
 # packages and fails, so a run never goes on half-equipped. The one exception
@@ -17,7 +18,7 @@ have_cmd() { command -v "$1" >/dev/null 2>&1; }
 # Real multithreaded programs run by tests/real/run.sh (command = package).
 need_real() {
   local c
-  for c in pigz zstd sysbench stress-ng; do
+  for c in pigz zstd sysbench stress-ng memcached; do
     have_cmd "$c" || { need+=("$c"); optional+=("$c"); }
   done
 }

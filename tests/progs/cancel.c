@@ -175,9 +175,12 @@ static void *pred_waiter(void *arg)
 
 static int started, after_testcancel, survived_disable, disable_old, enable_old, timedwait_errno;
 
+static int go_test;
 static void *starts_then_tests(void *arg)
 {
 	STORE(&started, 1);
+	while (!LOAD(&go_test)) /* until main has cancelled us (sched_yield is no cancellation point) */
+		sched_yield();
 	pthread_testcancel();
 	STORE(&after_testcancel, 1);
 	return NULL;
@@ -301,6 +304,7 @@ int main(void)
 	/* Cancel sent right after create acts at the first cancellation point. */
 	pthread_t tc = spawn(starts_then_tests, NULL);
 	CHECK_RC(pthread_cancel(tc), 0);
+	STORE(&go_test, 1);
 	CHECK(join(tc) == PTHREAD_CANCELED, "early-cancelled thread not PTHREAD_CANCELED");
 	CHECK(!LOAD(&after_testcancel), "early-cancelled thread ran past pthread_testcancel");
 

@@ -8,7 +8,6 @@
  * must not have returned.  Afterwards the descriptors still work: the
  * pipe drains and the socketpair carries data.
  */
-/* shim-skip: P1,P2,S2: cancelling threads blocked in system calls needs the syscall layer (issue 5) */
 #include "common.h"
 #include <fcntl.h>
 #include <poll.h>

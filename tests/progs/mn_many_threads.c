@@ -10,6 +10,7 @@
  *     N (the runner sets it when the user-thread shim runs this program:
  *     2000 blocked user threads must not need 2000 OS threads)
  */
+/* shim-max-os-threads: 16 */
 #include "common.h"
 #include <dirent.h>
 

@@ -24,9 +24,13 @@
 # reported SKIP with the reason, and counted as skipped -- never as passed.
 # A source may have several such lines.
 #
-# In shim mode, once BUILD_DIR/.shim-pthreads exists (created by the build
-# of the pthread interposition layer), mn_many_threads is run with
-# GMP_EXPECT_MAX_OS_THREADS=16.
+# A line `/* shim-max-os-threads: N */` in a source caps the OS threads the
+# shim may use for it: in shim mode, once BUILD_DIR/.shim-pthreads exists
+# (created by the build of the pthread interposition layer), the program
+# is run with GMP_EXPECT_MAX_OS_THREADS=N.  Such a program samples its OS
+# thread count (entries of /proc/self/task) at its peak and, when that
+# variable is set, fails if the peak exceeds N (natively it is not set:
+# the program only prints its peak).
 #
 # Prints one line per program run and, last, "progs: N passed, N failed";
 # exits 1 if anything failed.
@@ -180,8 +184,9 @@ for cfg in "${configs[@]}"; do
 		shim/P2) envs+=(LD_PRELOAD="$lib" GMP_MAXPROCS=2) ;;
 		shim/S2) envs+=(LD_PRELOAD="$lib" GMP_MAXPROCS=2 GMP_TLS=shared) ;;
 		esac
-		if [ "$mode" = shim ] && [ "$name" = mn_many_threads ] && [ -e "$build/.shim-pthreads" ]; then
-			envs+=(GMP_EXPECT_MAX_OS_THREADS=16)
+		maxos=$(sed -n 's|^/\* shim-max-os-threads: *\([0-9][0-9]*\) *\*/.*$|\1|p' "$src" | head -n 1)
+		if [ "$mode" = shim ] && [ -n "$maxos" ] && [ -e "$build/.shim-pthreads" ]; then
+			envs+=(GMP_EXPECT_MAX_OS_THREADS="$maxos")
 		fi
 
 		o=$logdir/$name.out e=$logdir/$name.err

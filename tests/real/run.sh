@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real programs: unmodified multithreaded Debian binaries (pigz, zstd,
-# sysbench, stress-ng), each run natively and under
+# sysbench, stress-ng, memcached), each run natively and under
 # LD_PRELOAD=BUILD_DIR/libgmpthread.so with GMP_MAXPROCS=2 and 1.
 #
 #   tests/real/run.sh BUILD_DIR [TEST...]
@@ -32,6 +32,24 @@
 #                     --sem-ops, so it is bounded by --timeout 2 instead.
 #                     (Its sleep stressor is left out: its op count is not
 #                     tied to sleeps, a run makes about 2 nanosleep calls.)
+#   memcached         memcached -t 4 (libevent: every thread waits in
+#                     epoll_wait) on 127.0.0.1, a free port, in the config,
+#                     driven by mc_client (tests/real/mc_client.c, built here
+#                     with plain gcc and always run natively): 32
+#                     connections, 300 set/get rounds each with values of
+#                     1 B..64 KiB checked byte for byte, deletes, misses,
+#                     incr of one shared counter (must end at the number of
+#                     incrs) and stats that must agree with all that.  Then
+#                     SIGTERM: memcached must still be alive at that point
+#                     and exit within 10 s, by any status but a crash
+#                     signal.  The wall time is the client's.  memcached
+#                     runs under timeout(1) with REAL_TIMEOUT + 30 s as a
+#                     guard; the client under REAL_TIMEOUT, giving up after
+#                     REAL_TIMEOUT - 15 s (10 s at least) and saying on
+#                     which connection and request.  The backtraces of
+#                     memcached (gdb) are saved when it does not listen
+#                     within 10 s, when the client gives up on a reply, and
+#                     when it outlives SIGTERM.
 #
 # Every command runs under timeout(1) (REAL_TIMEOUT, default 60 s).  When a
 # command is still running 10 s before its timeout and gdb is installed, a
@@ -48,7 +66,8 @@
 #
 # Files: everything goes to BUILD_DIR/real/: data.bin (kept between runs),
 # ref.{gz,zst} (native reference outputs, made anew each run), logs in
-# logs/<config>/<test>.{out,err,bt}, scratch in work/<config>/.
+# logs/<config>/<test>.{out,err,bt}, scratch in work/<config>/; mc_client.
+# (memcached's own output goes to its .err, the client's to its .out.)
 #
 # Prints one line per run (PASS/FAIL/SKIP, config, test, wall time), a table
 # of native vs shim wall times, and last "real: N passed, N failed" (with
@@ -74,7 +93,8 @@ unset LD_PRELOAD GMP_MAXPROCS GMP_EXPECT_MAX_OS_THREADS
 export LC_ALL=C
 
 all_tests=(pigz-roundtrip zstd-roundtrip sysbench-threads sysbench-mutex
-	sng-pthread sng-mutex sng-sem sng-futex sng-malloc sng-nanosleep)
+	sng-pthread sng-mutex sng-sem sng-futex sng-malloc sng-nanosleep
+	memcached)
 if [ $# -gt 0 ]; then
 	for t in "$@"; do
 		case " ${all_tests[*]} " in
@@ -99,6 +119,7 @@ tool_of() { # test -> the program it needs
 	zstd-*) echo zstd ;;
 	sysbench-*) echo sysbench ;;
 	sng-*) echo stress-ng ;;
+	memcached) echo memcached ;;
 	esac
 }
 
@@ -111,10 +132,10 @@ envs=()
 elapsed=0
 bt=/dev/null
 
-dump_backtraces() { # pgid
+dump_backtraces() { # pgid [why]
 	local p
 	{
-		echo "=== still running after $((TIMEOUT - 10)) s: $(date -u +%T)"
+		echo "=== ${2:-still running after $((TIMEOUT - 10)) s}: $(date -u +%T)"
 		ps -o pid,ppid,nlwp,stat,etime,args -g "$1" 2>/dev/null
 		for p in $(pgrep -g "$1"); do
 			[ "$p" = "$1" ] && continue   # timeout(1) itself
@@ -201,6 +222,20 @@ case " ${tests[*]} " in
 	;;
 esac
 
+# ---- the memcached client (native, built once) ----
+mc_client=$out/mc_client
+case " ${tests[*]} " in
+*" memcached "*)
+	if [ ! -x "$mc_client" ] || [ "$here/mc_client.c" -nt "$mc_client" ]; then
+		if ! ${CC:-gcc} -O2 -Wall -pthread -o "$mc_client" "$here/mc_client.c"; then
+			echo "run.sh: could not build $here/mc_client.c" >&2
+			echo "real: 0 passed, 1 failed"
+			exit 1
+		fi
+	fi
+	;;
+esac
+
 # ---- the tests ----
 # Each sets $why (reasons for failure, empty when it passed); $logs is the
 # log file prefix, $work a scratch directory of the config.
@@ -264,6 +299,108 @@ t_sng() { # stressor min-bogo-ops args...
 	rm -f "$all"
 }
 
+# mc_ready PID PORT: 0 once something accepts connections on PORT, 1 when
+# PID is gone, 2 after 10 s.
+mc_ready() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$1" 2>/dev/null || return 1
+		(exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 2
+}
+
+# mc_stop PID: SIGTERM to memcached, at most 10 s for it to exit, then
+# backtraces and SIGKILL.  PID is its timeout(1); sets rc.  (Called with
+# 2>/dev/null: bash's own "Killed"/"Segmentation fault" notes about its
+# background job would land anywhere in the output.)
+mc_stop() {
+	local srv=$1 mc i
+	mc=$(pgrep -P "$srv")   # env exec'd memcached: timeout(1)'s child
+	kill -TERM "${mc:-$srv}" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$srv" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$srv" 2>/dev/null; then
+		dump_backtraces "$srv" "memcached still running 10 s after SIGTERM"
+		kill -KILL -- "-$srv" 2>/dev/null
+		why+=("memcached did not exit within 10 s of SIGTERM (killed)")
+	fi
+	{ wait "$srv"; } 2>/dev/null
+	rc=$?
+}
+
+t_memcached() {
+	local srv="" port="" tries i crc sz saved_envs=("${envs[@]}")
+	local srv_timeout=$((TIMEOUT + 30)) deadline=$((TIMEOUT > 25 ? TIMEOUT - 15 : 10))
+	local args=(-t 4 -U 0 -l 127.0.0.1 -p PORT -m 64 -c 4096)
+	[ "$(id -u)" = 0 ] && args+=(-u root)   # it will not run as root otherwise
+	: >"$logs.err"
+	for ((tries = 1; ; tries++)); do
+		for ((i = 0; i < 20; i++)); do   # a port nothing listens on
+			port=$((20000 + RANDOM % 12000))
+			(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+		done
+		args[7]=$port
+		sz=$(stat -c %s "$logs.err")
+		cmds+=("timeout -k 5 $srv_timeout $(printf '%q ' env "${envs[@]}" memcached "${args[@]}")</dev/null >>$logs.err 2>&1 &")
+		timeout -k 5 "$srv_timeout" env "${envs[@]}" memcached "${args[@]}" \
+			</dev/null >>"$logs.err" 2>&1 &
+		srv=$!
+		mc_ready "$srv" "$port"
+		case $? in
+		0) break ;;
+		1)
+			{ wait "$srv"; } 2>/dev/null
+			rc=$?
+			# lost a race for the port: another one
+			[ "$tries" -lt 5 ] && tail -c +$((sz + 1)) "$logs.err" | grep -q 'Address already in use' &&
+				continue
+			check_loaded "$logs.err"
+			why_rc "memcached (before it listened)" &&
+				why+=("memcached exited (status 0) before it listened")
+			return ;;
+		*)
+			dump_backtraces "$srv" "memcached not listening on port $port after 10 s"
+			why+=("memcached not listening on port $port after 10 s")
+			mc_stop "$srv" 2>/dev/null
+			return ;;
+		esac
+	done
+
+	# the client, natively
+	envs=()
+	run_cmd /dev/null "$logs.out" "$logs.cerr" "$mc_client" 127.0.0.1 "$port" "$deadline" 4
+	envs=("${saved_envs[@]}")
+	cat "$logs.cerr" >>"$logs.out" && rm -f "$logs.cerr"
+	crc=$rc
+	if [ "$crc" != 0 ]; then
+		why_rc "client"
+		why+=("$(tail -n 1 "$logs.out")")
+		if [ "$crc" = 3 ] || [ "$crc" = 124 ] || [ "$crc" = 137 ]; then
+			kill -0 "$srv" 2>/dev/null &&
+				dump_backtraces "$srv" "memcached still running, a reply did not come within $deadline s"
+		fi
+	fi
+
+	if ! kill -0 "$srv" 2>/dev/null; then
+		{ wait "$srv"; } 2>/dev/null
+		rc=$?
+		why_rc "memcached (ended before SIGTERM)" &&
+			why+=("memcached ended (status 0) before SIGTERM")
+	else
+		mc_stop "$srv" 2>/dev/null
+		case $rc in
+		124) why+=("memcached: timed out after $srv_timeout s") ;;
+		13[2-6] | 139 | 159)   # SIGILL SIGTRAP SIGABRT SIGBUS SIGFPE SIGSEGV SIGSYS
+			why_rc "memcached, on SIGTERM" ;;
+		esac
+	fi
+	check_loaded "$logs.err"
+}
+
 run_test() { # test
 	case $1 in
 	pigz-roundtrip)
@@ -283,6 +420,7 @@ run_test() { # test
 	sng-futex)     t_sng futex 20000 --futex 2 --futex-ops 20000 --timeout 15 ;;
 	sng-malloc)    t_sng malloc 50000 --malloc 2 --malloc-pthreads 4 --malloc-ops 50000 --timeout 15 ;;
 	sng-nanosleep) t_sng nanosleep 8000 --nanosleep 1 --nanosleep-threads 16 --nanosleep-ops 8000 --timeout 15 ;;
+	memcached)     t_memcached ;;
 	esac
 }
 
