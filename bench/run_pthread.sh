@@ -30,10 +30,8 @@
 # Exit status: 0 when every run passed, 1 otherwise, 64 on a usage error.
 
 set -u -o pipefail
-
-usage() { echo "usage: $0 BUILD_DIR" >&2; exit 64; }
-[ $# -eq 1 ] || usage
-case "$1" in -h|--help) usage ;; esac
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh" # bench_args, log_dir, ratio
+bench_args "$@"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src="$here/pthread_ops.c"
@@ -47,12 +45,7 @@ HANG_BT=${HANG_BT:-20}
 [ -f "$src" ] || { echo "$0: missing $src" >&2; exit 1; }
 [ -f "$lib" ] || { echo "$0: missing $lib (build the library first)" >&2; exit 1; }
 
-if [ -n "${LOG_DIR:-}" ]; then
-	logs=$LOG_DIR; keep_logs=1
-	mkdir -p "$logs" || exit 1
-else
-	logs=$(mktemp -d "${TMPDIR:-/tmp}/run_pthread.XXXXXX") || exit 1; keep_logs=0
-fi
+log_dir run_pthread
 
 mkdir -p "$build/bench" || exit 1
 echo "compiling: $CC -O2 -pthread -o $bin $src"
@@ -159,13 +152,6 @@ for cfg in "${configs[@]}"; do
 	done
 done
 
-# ratio NATIVE SHIM: native/shim to 2 decimals, or "-" when either is not a number
-ratio() {
-	case "$1/$2" in
-	[0-9]*/[0-9]*) awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }' ;;
-	*) echo "-" ;;
-	esac
-}
 
 echo
 echo "ns per operation, median of 5 (ratio = native / shim; > 1: the shim is faster)"

@@ -599,12 +599,13 @@ static long io_write(int fd, struct io *a)
 	if (r == NULL)
 		return SHIM_BLOCKING(plain(fd, a, 0));
 	long n = perform(r, a);
-	if (n <= 0 || shim_fd_nonblock(r) || r->kind == K_FILE)
+	if (n <= 0)
 		return n;
-	/* Message-oriented sockets send whole messages: nothing left over. */
 	size_t want = a->op == OP_WRITEV ? iov_total(a->iov, a->iovcnt) :
 		      a->op == OP_SENDMSG ? iov_total(a->msg->msg_iov, (int)a->msg->msg_iovlen) : a->len;
 	size_t done = (size_t)n;
+	if (done >= want || r->kind == K_FILE || shim_fd_nonblock(r))
+		return n;
 	if (done < want && (a->op == OP_WRITEV || a->op == OP_SENDMSG)) {
 		/* Advance through a private copy of the iovec array. */
 		const struct iovec *src = a->op == OP_WRITEV ? a->iov : a->msg->msg_iov;
@@ -1047,6 +1048,10 @@ GMP_EXPORT int close(int fd)
 {
 	if (!on_runtime())
 		return (int)ret_errno(gmp_sys(SYS_close, fd, 0, 0, 0, 0, 0));
+	/* A daemon closing every descriptor must not take the poller's: it
+	 * is told the close worked (the number stays taken). */
+	if (unlikely(gmp_netpoll_owns(fd)))
+		return 0;
 	return (int)ret_errno(shim_fd_close(fd));
 }
 

@@ -85,6 +85,11 @@ static int epwait(struct epoll_event *evs, int n, int64_t delay)
 	return (int)gmp_sys(SYS_epoll_pwait, epfd, evs, n, ms, NULL, 8);
 }
 
+bool gmp_netpoll_owns(int fd)
+{
+	return fd >= 0 && gmp_netpoll_inited() && (fd == epfd || fd == breakfd);
+}
+
 bool gmp_netpoll_inited(void)
 {
 	return atomic_load_explicit(&inited, memory_order_acquire);

@@ -453,6 +453,8 @@ void gmp_netpoll_init(void);
 struct gmp_g *gmp_netpoll(int64_t delay, int *n);
 void gmp_netpoll_break(void);
 bool gmp_netpoll_inited(void);
+/* fd is one of the poller's own (epoll instance, wake-up eventfd). */
+bool gmp_netpoll_owns(int fd);
 /* Gs (or foreign threads) start/stop waiting on readiness: while any wait,
  * an idle M sleeps in the poller rather than on its own futex. */
 void gmp_netpoll_waiters(int delta);

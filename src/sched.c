@@ -567,11 +567,17 @@ GMP_NOTSAN GMP_NORETURN void gmp_schedule(void)
 			int64_t next;
 			gmp_timer_run(pp, gmp_nanotime(), &next);
 		}
-		if (atomic_load_explicit(&pp->schedtick, memory_order_relaxed) % 61 == 0 &&
-		    atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
-			gmp_lock(&gmp_sched.lock);
-			g = gmp_globrunqget_locked(pp, 1);
-			gmp_unlock(&gmp_sched.lock);
+		if (atomic_load_explicit(&pp->schedtick, memory_order_relaxed) % 61 == 0) {
+			/* Fairness for the global queue and for fd waiters when
+			 * this P never runs dry (sysmon polls too, but it may
+			 * not get a CPU on a loaded machine). */
+			if (atomic_load_explicit(&gmp_sched.runqsize, memory_order_relaxed) > 0) {
+				gmp_lock(&gmp_sched.lock);
+				g = gmp_globrunqget_locked(pp, 1);
+				gmp_unlock(&gmp_sched.lock);
+			}
+			if (atomic_load_explicit(&gmp_sched.npollwait, memory_order_relaxed) > 0)
+				gmp_netpoll_check(gmp_nanotime(), 10 * 1000000);
 		}
 		if (g == NULL)
 			g = gmp_runqget(pp, &inherit);

@@ -9,6 +9,7 @@
  *   - sem_getvalue across processes; sem_close; sem_unlink, after which the
  *     name is gone (ENOENT) while open handles still work
  */
+/* shim-skip: S2: errno read through an address cached before a migration (waitpid parks the main thread): GMP_TLS=shared does not promise it */
 #include "common.h"
 #include <fcntl.h>
 #include <semaphore.h>
