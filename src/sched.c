@@ -722,7 +722,12 @@ GMP_NOTSAN static void park_m(void *arg)
 		m->waitlock = NULL;
 		if (!ok) {
 			gmp_casgstatus(g, GMP_G_WAITING, GMP_G_RUNNABLE);
-			gmp_execute(m, g, true);
+			if (likely(m->p != NULL))
+				gmp_execute(m, g, true);
+			/* No P (gmp_holdp lost it): wait in line with the rest. */
+			gmp_lock(&gmp_sched.lock);
+			gmp_globrunqput_locked(g);
+			gmp_unlock(&gmp_sched.lock);
 		}
 	}
 	gmp_schedule();
