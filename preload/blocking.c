@@ -253,8 +253,10 @@ static long wait_pidfd(pid_t pid, long (*reap)(void *), void *arg)
 	for (;;) {
 		uint32_t seq = gmp_pd_seq(&r->pd, false);
 		long n = reap(arg);
-		if (n != 0)
+		if (n != 0) {
+			gmp_pd_pass(&r->pd, false); /* another waiter for the same child */
 			return n;
+		}
 		int w = shim_fd_wait(r, false, seq, -1, true);
 		if (w < 0)
 			return w;

@@ -531,6 +531,8 @@ static long perform(struct shim_fd *r, const struct io *a)
 			r->kind = K_UNKNOWN;
 			continue;
 		}
+		if (n != -EAGAIN)
+			gmp_pd_pass(&r->pd, wr); /* more data, or the error, for the next waiter */
 		if (n != -EAGAIN || shim_fd_nonblock(r))
 			return n;
 		if (r->kind == K_FILE)
@@ -789,7 +791,9 @@ GMP_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, s
 				if (r) {
 					uint32_t seq = gmp_pd_seq(&r->pd, false);
 					n = gmp_sys(SYS_recvmmsg, fd, vec + got, vlen - got, flags | MSG_DONTWAIT, NULL, 0);
-					if (n == -EAGAIN && shim_fd_wait(r, false, seq, dl, false) == 0)
+					if (n != -EAGAIN)
+						gmp_pd_pass(&r->pd, false);
+					else if (shim_fd_wait(r, false, seq, dl, false) == 0)
 						n = 0;
 				}
 				if (n == 0)
@@ -858,8 +862,10 @@ static long connect_wait(struct shim_fd *r, int fd)
 	for (;;) {
 		uint32_t seq = gmp_pd_seq(&r->pd, true);
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		if (gmp_sys(SYS_poll, &p, 1, 0, 0, 0, 0) > 0)
+		if (gmp_sys(SYS_poll, &p, 1, 0, 0, 0, 0) > 0) {
+			gmp_pd_pass(&r->pd, true);
 			break;
+		}
 		int w = shim_fd_wait(r, true, seq, dl, true);
 		if (w == -ETIMEDOUT)
 			return -EINPROGRESS; /* the connection goes on, as in Linux */

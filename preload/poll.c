@@ -357,8 +357,10 @@ static long do_epoll(int epfd, struct epoll_event *evs, int max, int64_t deadlin
 	for (;;) {
 		uint32_t seq = gmp_pd_seq(&r->pd, false);
 		n = gmp_sys(SYS_epoll_pwait, epfd, evs, max, 0, NULL, 8);
-		if (n != 0)
+		if (n != 0) {
+			gmp_pd_pass(&r->pd, false);
 			break;
+		}
 		int w = shim_fd_wait(r, false, seq, deadline, false);
 		if (w == -ETIMEDOUT) {
 			n = gmp_sys(SYS_epoll_pwait, epfd, evs, max, 0, NULL, 8);

@@ -98,7 +98,13 @@ bool gmp_netpoll_inited(void)
 #define RD_EVENTS (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)
 #define WR_EVENTS (EPOLLOUT | EPOLLHUP | EPOLLERR)
 
-static void pd_event(struct gmp_pd *pd, uint32_t ev)
+/*
+ * An edge wakes one waiter per side (n = 1), who passes the baton on when
+ * its operation succeeds (gmp_pd_pass): so a pool of threads in accept()
+ * on one listener costs one wake-up per connection, not one per thread,
+ * and data left after an edge is never stranded.  A close wakes them all.
+ */
+static void pd_event_n(struct gmp_pd *pd, uint32_t ev, int n)
 {
 	bool rd = ev & RD_EVENTS, wr = ev & WR_EVENTS;
 	if (rd)
@@ -110,9 +116,9 @@ static void pd_event(struct gmp_pd *pd, uint32_t ev)
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&pd->nwait, memory_order_relaxed) != 0) {
 		if (rd)
-			gmp_futex_wake(&pd->rseq, INT_MAX);
+			gmp_futex_wake(&pd->rseq, n);
 		if (wr)
-			gmp_futex_wake(&pd->wseq, INT_MAX);
+			gmp_futex_wake(&pd->wseq, n);
 	}
 	if (atomic_load_explicit(&pd->nsubs, memory_order_relaxed) != 0) {
 		gmp_lock(&pd->lock);
@@ -122,6 +128,17 @@ static void pd_event(struct gmp_pd *pd, uint32_t ev)
 		}
 		gmp_unlock(&pd->lock);
 	}
+}
+
+static void pd_event(struct gmp_pd *pd, uint32_t ev)
+{
+	pd_event_n(pd, ev, 1);
+}
+
+void gmp_pd_pass(struct gmp_pd *pd, bool write)
+{
+	if (atomic_load_explicit(&pd->nwait, memory_order_relaxed) != 0)
+		gmp_futex_wake(write ? &pd->wseq : &pd->rseq, 1);
 }
 
 struct gmp_g *gmp_netpoll(int64_t delay, int *n)
@@ -218,7 +235,7 @@ void gmp_pd_unsub(struct gmp_pd *pd, struct gmp_pollsub *s)
 
 void gmp_pd_kick(struct gmp_pd *pd)
 {
-	pd_event(pd, EPOLLIN | EPOLLOUT);
+	pd_event_n(pd, EPOLLIN | EPOLLOUT, INT_MAX);
 }
 
 void gmp_netpoll_forkchild(void)

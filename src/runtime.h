@@ -505,9 +505,11 @@ void gmp_wakenetpoller(int64_t when);
  * error) and wseq (writable, hang-up, error) on every edge it sees and wakes
  * the Gs waiting there.  A G reads the count, tries its operation, and if
  * the operation would block waits for the count to move past what it read;
- * so an edge between its try and its wait is never lost, and every waiter
- * wakes (several threads may block on one fd: accept by a pool, a shared
- * pipe) to try again.  poll()/select() waiters subscribe to several pds.
+ * so an edge between its try and its wait is never lost.  Several threads
+ * may block on one fd (accept by a pool, a shared pipe): an edge wakes one,
+ * and a waiter whose operation then succeeds wakes the next (gmp_pd_pass),
+ * so no data is stranded and no herd wakes.  poll()/select() waiters
+ * subscribe to several pds and all wake.
  */
 struct gmp_pollsub {
 	_Atomic uint32_t *word;          /* set to 1 and woken on any edge */
@@ -534,6 +536,9 @@ static inline uint32_t gmp_pd_seq(struct gmp_pd *pd, bool write)
 }
 void gmp_pd_sub(struct gmp_pd *pd, struct gmp_pollsub *s);
 void gmp_pd_unsub(struct gmp_pd *pd, struct gmp_pollsub *s);
+/* After a successful operation on a side of pd that had waiters: wake the
+ * next one (it may find more to do). */
+void gmp_pd_pass(struct gmp_pd *pd, bool write);
 /* Wake every waiter of pd as if both sides had an edge (close). */
 void gmp_pd_kick(struct gmp_pd *pd);
 
