@@ -10,7 +10,9 @@
 # connection for ECHO_WARMUP + ECHO_SECS seconds and reports throughput and
 # round-trip latency over the last ECHO_SECS.  While it runs, the script
 # samples the server's /proc/PID/status: peak `Threads:` (OS threads) and
-# VmHWM (peak RSS).
+# VmHWM (peak RSS).  Last, bench/accept_pool.c in each configuration: 256
+# threads blocked in accept() on one listener, us per connection (the cost
+# of a pool of waiters on one fd).
 #
 # Configurations (ECHO_CONFIGS, default "native shim2 shim1"):
 #   native   the server as is
@@ -298,6 +300,33 @@ for c in $CONNS; do
 		fi
 	done
 done
+
+# ------------------------------------------------------------------ accept pool
+# 256 threads blocked in accept() on one listener, 5000 connections in a row
+# (bench/accept_pool.c): the cost of waking a pool of waiters of one fd.
+echo
+echo "accept pool: 256 threads in accept() on one listener, us per connection"
+pool=$build/bench/accept_pool
+if "$CC" -O2 -pthread -Wall -o "$pool" "$here/accept_pool.c"; then
+	for cfg in $CONFIGS; do
+		case $cfg in
+		native) out=$(timeout -s KILL 60 "$pool" 2>&1) ;;
+		shim2) out=$(LD_PRELOAD=$lib GMP_MAXPROCS=2 timeout -s KILL 60 "$pool" 2>&1) ;;
+		shim1) out=$(LD_PRELOAD=$lib GMP_MAXPROCS=1 timeout -s KILL 60 "$pool" 2>&1) ;;
+		*) continue ;;
+		esac
+		us=$(printf '%s\n' "$out" | sed -n 's/.*us_per_conn=\([0-9.]*\).*/\1/p')
+		if [ -n "$us" ]; then
+			printf '  %-9s %8s us\n' "${label[$cfg]}" "$us"
+		else
+			printf '  %-9s failed: %s\n' "${label[$cfg]}" "$(printf '%s' "$out" | tail -n 1)"
+			failures=$((failures + 1))
+		fi
+	done
+else
+	echo "  failed: compiling accept_pool.c"
+	failures=$((failures + 1))
+fi
 
 if [ $failures -gt 0 ]; then
 	echo
