@@ -121,8 +121,19 @@ bench: all $(BENCH_BIN)
 	@bench/run_pthread.sh $(BUILD)
 	@bench/run_echo.sh $(BUILD)
 
-stress: deps-test $(UNIT_BIN)
+# Long runs: the unit storms at full size, then the I/O conformance programs
+# under the shim STRESS_ROUNDS times (default 10), where rare interleavings
+# of the poller, sysmon's retakes and close() show up.
+STRESS_ROUNDS ?= 10
+STRESS_PROGS := io_echo_server io_epoll_workers io_pipes io_poll io_sockets \
+	io_close_blocked io_raw_syscall io_signals_eintr cancel_syscalls
+stress: deps-test all $(UNIT_BIN)
 	@GMP_TEST_STRESS=1 tools/run-unit.sh $(BUILD) $(UNIT_BIN)
+	@for i in $$(seq $(STRESS_ROUNDS)); do \
+		out=$$(tests/progs/run.sh $(BUILD) shim $(STRESS_PROGS)); \
+		echo "stress: round $$i of $(STRESS_ROUNDS): $$(echo "$$out" | tail -n 1)"; \
+		echo "$$out" | tail -n 1 | grep -q ' 0 failed' || { echo "$$out" | grep -E '^FAIL|err\|'; exit 1; }; \
+	done
 
 # Sanitizer variants of the runtime unit tests, each in its own build dir.
 asan:
