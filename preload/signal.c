@@ -199,3 +199,121 @@ GMP_EXPORT int sigwait(const sigset_t *set, int *sig)
 	*sig = r;
 	return 0;
 }
+
+/* ---------------------------------------------------------------- handlers */
+
+/*
+ * The program's handlers are installed behind a wrapper, so that a signal
+ * sent to the whole process (kill, Ctrl-C, SIGCHLD, alarm...) reaches the
+ * thread Linux would have chosen when the OS thread it lands on is not that
+ * thread: the main thread, if it does not block the signal and is parked in
+ * the shim (gmp_sig_redirect).  Its blocking call then fails with EINTR (or
+ * goes on, with SA_RESTART) after the handler ran on it.  Signals aimed at a
+ * thread (pthread_kill, tgkill, faults) run the handler at once, as before.
+ * sigaction() reports the program's own handler and flags.
+ */
+struct user_handler {
+	void *_Atomic fn;   /* sa_handler / sa_sigaction, NULL: not wrapped */
+	_Atomic int flags;  /* the program's sa_flags */
+};
+static struct user_handler handlers[65];
+
+/* Raised for a reason that concerns the process, not one thread. */
+static bool process_directed(int sig, const siginfo_t *si)
+{
+	switch (sig) {
+	case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGTRAP: case SIGSYS:
+		return false; /* synchronous: the faulting thread's own */
+	}
+	return si->si_code != SI_TKILL && (si->si_code != SI_QUEUE || si->si_pid != getpid());
+}
+
+static void wrapper(int sig, siginfo_t *si, void *uc)
+{
+	void *fn = atomic_load(&handlers[sig].fn);
+	int flags = atomic_load(&handlers[sig].flags);
+	if (fn == NULL)
+		return;
+	if (gmp_runtime_inited() && process_directed(sig, si) && gmp_sig_redirect(sig))
+		return; /* it runs on the main thread instead */
+	if (flags & SA_SIGINFO)
+		((void (*)(int, siginfo_t *, void *))fn)(sig, si, uc);
+	else
+		((void (*)(int))fn)(sig);
+}
+
+GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (sig <= 0 || sig > 64 || (SIGBIT(sig) & RESERVED)) {
+		errno = EINVAL;
+		return -1;
+	}
+	void *prevfn = atomic_load(&handlers[sig].fn);
+	int prevflags = atomic_load(&handlers[sig].flags);
+	struct sigaction k, kold;
+	const struct sigaction *use = act;
+	bool wrap = act && act->sa_handler != SIG_IGN && act->sa_handler != SIG_DFL;
+	if (wrap) {
+		k = *act;
+		k.sa_sigaction = wrapper;
+		k.sa_flags |= SA_SIGINFO;
+		use = &k;
+		/* The handler is published before the kernel can call the wrapper. */
+		atomic_store(&handlers[sig].flags, act->sa_flags);
+		atomic_store(&handlers[sig].fn, (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction
+										: (void *)act->sa_handler);
+	}
+	int r = REAL(sigaction)(sig, use, &kold);
+	if (r != 0) {
+		if (wrap) {
+			atomic_store(&handlers[sig].fn, prevfn);
+			atomic_store(&handlers[sig].flags, prevflags);
+		}
+		return r;
+	}
+	if (act && !wrap)
+		atomic_store(&handlers[sig].fn, NULL);
+	if (old) {
+		*old = kold;
+		if (kold.sa_sigaction == wrapper) { /* the program's own, as it set it */
+			old->sa_flags = prevflags;
+			if (prevflags & SA_SIGINFO)
+				old->sa_sigaction = (void (*)(int, siginfo_t *, void *))prevfn;
+			else
+				old->sa_handler = (void (*)(int))prevfn;
+		}
+	}
+	return 0;
+}
+
+/* signal(): glibc's BSD semantics (SA_RESTART, handler stays installed). */
+GMP_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
+{
+	struct sigaction a, old;
+	memset(&a, 0, sizeof a);
+	a.sa_handler = h;
+	a.sa_flags = SA_RESTART;
+	sigemptyset(&a.sa_mask);
+	sigaddset(&a.sa_mask, sig);
+	if (sigaction(sig, &a, &old) != 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+GMP_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
+{
+	return signal(sig, h);
+}
+
+/* sysv_signal(): one-shot, not restarting, the signal not blocked. */
+GMP_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
+{
+	struct sigaction a, old;
+	memset(&a, 0, sizeof a);
+	a.sa_handler = h;
+	a.sa_flags = SA_RESETHAND | SA_NODEFER;
+	sigemptyset(&a.sa_mask);
+	if (sigaction(sig, &a, &old) != 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}

@@ -102,6 +102,9 @@ void gmp_fork_child(void)
 	atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
 	atomic_store(&gmp_sched.polluntil, 0);
 	atomic_store(&gmp_sched.npollwait, 0);
+	/* The forking thread is the child's only thread, and its main one. */
+	atomic_store(&gmp_sched.maing, self ? self->curg : NULL);
+	atomic_store(&gmp_sched.sigkick, 0);
 
 	gmp_sysmon_forkchild();
 	gmp_netpoll_forkchild();

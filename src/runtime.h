@@ -349,6 +349,8 @@ struct gmp_sched {
 	_Atomic int npollwait;      /* Gs waiting on fd readiness (netpoll) */
 
 	_Atomic uint64_t idlesigmask; /* mask of Ms with no G (tls.c); set by preload/ */
+	_Atomic(struct gmp_g *) maing; /* the main thread's G while it lives (tls.c) */
+	_Atomic uint32_t sigkick;    /* a signal was left pending on maing: interrupt it */
 	_Atomic bool inited;
 };
 
@@ -634,6 +636,16 @@ static inline void gmp_intr_clear(struct gmp_g *g) { atomic_store(&g->intr, 0); 
 void gmp_g_signal(struct gmp_g *g, int sig);
 /* Same, carrying a value (pthread_sigqueue: si_code SI_QUEUE). */
 void gmp_g_sigqueue(struct gmp_g *g, int sig, void *value);
+/*
+ * Process-directed signals (kill, Ctrl-C, SIGCHLD...) that land on an OS
+ * thread while the main thread is parked: Linux would have given them to the
+ * main thread (it prefers it), whose blocking call then fails with EINTR.
+ * Called from the program's handler wrapper, async-signal-safe: true if the
+ * signal was handed to the main thread instead of being handled here.
+ * gmp_sig_route, from ordinary context, then interrupts its wait.
+ */
+bool gmp_sig_redirect(int sig);
+void gmp_sig_route(void);
 /* sigwait family in the kernel: signals sent to g meanwhile go to its M. */
 void gmp_sigwait_begin(struct gmp_g *g, uint64_t set);
 void gmp_sigwait_end(struct gmp_g *g);

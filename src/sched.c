@@ -519,6 +519,7 @@ top:
 		if (delay != 0)
 			gmp_sig_idle(m);
 		struct gmp_g *list = gmp_netpoll(delay, &n);
+		gmp_sig_route();
 		now = gmp_nanotime();
 		atomic_store(&gmp_sched.polluntil, 0);
 		atomic_store(&gmp_sched.lastpoll, now);
@@ -689,6 +690,8 @@ GMP_NOTSAN static void goexit0(void *arg)
 	struct gmp_m *m = gmp_getm();
 	gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_DEAD);
 	gmp_dropg(m, g);
+	struct gmp_g *mg = g;
+	atomic_compare_exchange_strong(&gmp_sched.maing, &mg, NULL); /* main thread gone */
 	if (unlikely(gmp_stack_overflowed(&g->stack)))
 		gmp_fatal("stack overflow in G%llu (canary at %p overwritten)",
 			  (unsigned long long)g->goid, g->stack.lo);
@@ -914,6 +917,7 @@ struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
 		m->tcb = m->curtcb = gmp_tls_tp(); /* every G runs on it */
 	}
 	TSAN_ADOPT(g); /* the thread's own fiber becomes the G's; g0 gets a new one */
+	atomic_store(&gmp_sched.maing, g);
 	m->curg = g;
 	g->m = m;
 	gmp_lock(&gmp_sched.lock);

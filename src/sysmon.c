@@ -213,13 +213,15 @@ static void *sysmon(void *arg)
 			/* Nothing runs, so nothing can be stuck: sleep until woken. */
 			gmp_noteclear(&note);
 			atomic_store(&waiting, true);
-			if (all_idle())
+			if (all_idle() && atomic_load(&gmp_sched.sigkick) == 0)
 				gmp_notesleep(&note);
 			atomic_store(&waiting, false);
+			gmp_sig_route();
 			idle = 0;
 			continue;
 		}
 		int64_t now = gmp_nanotime();
+		gmp_sig_route();
 		gmp_netpoll_check(now, 10 * 1000000);
 		if (retake(now) != 0)
 			idle = 0;

@@ -181,3 +181,39 @@ void gmp_sigwait_end(struct gmp_g *g)
 		atomic_fetch_or(&g->sigpend, 1ULL << (sig - 1));
 	}
 }
+
+bool gmp_sig_redirect(int sig)
+{
+	struct gmp_g *mg = atomic_load(&gmp_sched.maing);
+	struct gmp_m *m = gmp_getm();
+	uint64_t bit = 1ULL << (sig - 1);
+	if (mg == NULL || (m && m->curg == mg) || (mg->sigmask & bit))
+		return false; /* main is here, or blocks it: anyone may take it */
+	uint32_t st = atomic_load(&mg->status);
+	if (st == GMP_G_WAITING) {
+		/* Only atomics here: this is a signal handler, maybe inside
+		 * the runtime.  The poller or sysmon does the interrupt. */
+		atomic_fetch_or(&mg->sigpend, bit);
+		atomic_store(&gmp_sched.sigkick, 1);
+		gmp_sysmon_wake();
+		gmp_netpoll_break();
+		return true;
+	}
+	struct gmp_m *mm = mg->m;
+	if (st == GMP_G_SYSCALL && mm && mm != m) {
+		/* Blocked in the kernel on its own OS thread: interrupt it there. */
+		gmp_sys(SYS_tgkill, gmp_sys(SYS_getpid, 0, 0, 0, 0, 0, 0), mm->tid, sig, 0, 0, 0);
+		return true;
+	}
+	return false;
+}
+
+void gmp_sig_route(void)
+{
+	if (atomic_load_explicit(&gmp_sched.sigkick, memory_order_relaxed) == 0 ||
+	    atomic_exchange(&gmp_sched.sigkick, 0) == 0)
+		return;
+	struct gmp_g *mg = atomic_load(&gmp_sched.maing);
+	if (mg && (atomic_load(&mg->sigpend) & ~mg->sigmask) && atomic_load(&mg->status) == GMP_G_WAITING)
+		gmp_g_interrupt(mg);
+}
