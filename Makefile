@@ -126,7 +126,7 @@ bench: all $(BENCH_BIN)
 # of the poller, sysmon's retakes and close() show up.
 STRESS_ROUNDS ?= 10
 STRESS_PROGS := io_echo_server io_epoll_workers io_pipes io_poll io_sockets \
-	io_close_blocked io_raw_syscall io_signals_eintr cancel_syscalls
+	io_close_blocked io_raw_syscall io_signals_eintr io_kill_eintr cancel_syscalls
 stress: deps-test all $(UNIT_BIN)
 	@GMP_TEST_STRESS=1 tools/run-unit.sh $(BUILD) $(UNIT_BIN)
 	@for i in $$(seq $(STRESS_ROUNDS)); do \
