@@ -223,7 +223,9 @@ static bool process_directed(int sig, const siginfo_t *si)
 {
 	switch (sig) {
 	case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGTRAP: case SIGSYS:
-		return false; /* synchronous: the faulting thread's own */
+	case SIGPIPE: case SIGXFSZ:
+		return false; /* raised for what this thread just did (SI_USER for
+			       * SIGPIPE/SIGXFSZ, but aimed at the thread) */
 	}
 	return si->si_code != SI_TKILL && (si->si_code != SI_QUEUE || si->si_pid != getpid());
 }
