@@ -21,6 +21,9 @@
  *   WAIT_FOR(cond, ms, what)  poll with 1 ms naps, fail after ms
  *   LOAD / STORE / ADD    seq-cst atomics on plain ints
  *   spawn / join          pthread_create / pthread_join or fail
+ *   os_threads()          OS threads of this process now (/proc/self/task)
+ *   check_os_threads(peak)  fail if peak exceeds GMP_EXPECT_MAX_OS_THREADS
+ *                         (set by run.sh from a `shim-max-os-threads:` line)
  *   test_pass()           print "PASS <name>"; returns 0 for main
  *
  * Failures print "FAIL <name>: file:line: message" to stderr and exit(1).
@@ -32,6 +35,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -247,6 +251,29 @@ static inline void *join(pthread_t t)
 	if (rc != 0)
 		FAIL("pthread_join failed: %s", err_name(rc));
 	return ret;
+}
+
+static inline int os_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	CHECK(d != NULL, "cannot open /proc/self/task: %s", strerror(errno));
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static inline void check_os_threads(int peak)
+{
+	const char *lim = getenv("GMP_EXPECT_MAX_OS_THREADS");
+	if (lim && *lim) {
+		int max = atoi(lim);
+		CHECK(peak <= max, "peak OS threads %d exceeds GMP_EXPECT_MAX_OS_THREADS=%d", peak, max);
+		printf("within GMP_EXPECT_MAX_OS_THREADS=%d\n", max);
+	}
 }
 
 #endif

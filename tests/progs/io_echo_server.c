@@ -27,7 +27,6 @@
 /* shim-max-os-threads: 32 */
 #include "common.h"
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
@@ -60,18 +59,6 @@ static pthread_mutex_t gate_m = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
 static int at_gate, gate_open;
 
-static int os_threads(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	CHECK(d != NULL, "cannot open /proc/self/task: %s", strerror(errno));
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
 
 /* ---- I/O in three flavours; each moves all of len or reports EOF ---- */
 
@@ -338,11 +325,6 @@ int main(void)
 	printf("%d clients x %d round trips, %llu bytes each way\n", NCLIENTS, ROUNDS, (unsigned long long)total_bytes);
 	CHECK_OK(close(listener));
 
-	const char *lim = getenv("GMP_EXPECT_MAX_OS_THREADS");
-	if (lim && *lim) {
-		int max = atoi(lim);
-		CHECK(peak <= max, "peak OS threads %d exceeds GMP_EXPECT_MAX_OS_THREADS=%d", peak, max);
-		printf("within GMP_EXPECT_MAX_OS_THREADS=%d\n", max);
-	}
+	check_os_threads(peak);
 	return test_pass();
 }

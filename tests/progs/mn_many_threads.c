@@ -12,7 +12,6 @@
  */
 /* shim-max-os-threads: 16 */
 #include "common.h"
-#include <dirent.h>
 
 #define N 2000
 
@@ -32,18 +31,6 @@ static void *blocker(void *arg)
 	return (void *)((long)arg * 3 + 1);
 }
 
-static int os_threads(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	CHECK(d != NULL, "cannot open /proc/self/task: %s", strerror(errno));
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
 
 int main(void)
 {
@@ -83,11 +70,6 @@ int main(void)
 		CHECK(r == (void *)(i * 3 + 1), "thread %ld returned %p", i, r);
 	}
 
-	const char *lim = getenv("GMP_EXPECT_MAX_OS_THREADS");
-	if (lim && *lim) {
-		int max = atoi(lim);
-		CHECK(peak <= max, "peak OS threads %d exceeds GMP_EXPECT_MAX_OS_THREADS=%d", peak, max);
-		printf("within GMP_EXPECT_MAX_OS_THREADS=%d\n", max);
-	}
+	check_os_threads(peak);
 	return test_pass();
 }
