@@ -21,6 +21,8 @@
  *   WAIT_FOR(cond, ms, what)  poll with 1 ms naps, fail after ms
  *   LOAD / STORE / ADD    seq-cst atomics on plain ints
  *   spawn / join          pthread_create / pthread_join or fail
+ *   tcp_listener(flags, backlog, &addr)  a listening socket on 127.0.0.1,
+ *                         ephemeral port (socket type flags; addr filled in)
  *   os_threads()          OS threads of this process now (/proc/self/task)
  *   check_os_threads(peak)  fail if peak exceeds GMP_EXPECT_MAX_OS_THREADS
  *                         (set by run.sh from a `shim-max-os-threads:` line)
@@ -35,6 +37,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -45,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* The program's name: its source file's base name without the extension. */
@@ -251,6 +255,20 @@ static inline void *join(pthread_t t)
 	if (rc != 0)
 		FAIL("pthread_join failed: %s", err_name(rc));
 	return ret;
+}
+
+static inline int tcp_listener(int type_flags, int backlog, struct sockaddr_in *addr)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | type_flags, 0);
+	CHECK(fd >= 0, "socket failed: %s", strerror(errno));
+	memset(addr, 0, sizeof *addr);
+	addr->sin_family = AF_INET;
+	addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK_OK(bind(fd, (struct sockaddr *)addr, sizeof *addr));
+	socklen_t len = sizeof *addr;
+	CHECK_OK(getsockname(fd, (struct sockaddr *)addr, &len));
+	CHECK_OK(listen(fd, backlog));
+	return fd;
 }
 
 static inline int os_threads(void)

@@ -146,16 +146,8 @@ static void *closer(void *arg)
 
 static void accept_after_close(void)
 {
-	listener = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(listener >= 0, "socket failed: %s", strerror(errno));
 	struct sockaddr_in addr;
-	memset(&addr, 0, sizeof addr);
-	addr.sin_family = AF_INET;
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK_OK(bind(listener, (struct sockaddr *)&addr, sizeof addr));
-	socklen_t alen = sizeof addr;
-	CHECK_OK(getsockname(listener, (struct sockaddr *)&addr, &alen));
-	CHECK_OK(listen(listener, 8));
+	listener = tcp_listener(0, 8, &addr);
 
 	pthread_t t = spawn(acceptor, NULL);
 	WAIT_FOR(LOAD(&acceptor_started), 10000, "the acceptor to start");
@@ -170,7 +162,7 @@ static void accept_after_close(void)
 	CHECK(c >= 0, "socket failed: %s", strerror(errno));
 	CHECK_OK(connect(c, (struct sockaddr *)&addr, sizeof addr));
 	struct sockaddr_in me;
-	alen = sizeof me;
+	socklen_t alen = sizeof me;
 	CHECK_OK(getsockname(c, (struct sockaddr *)&me, &alen));
 	join(t);
 	CHECK(accepted_fd >= 0, "the accept() blocked on the closed listener failed: %s", err_name(accept_err));

@@ -263,15 +263,7 @@ int main(void)
 	CHECK_RC(pthread_attr_init(&small), 0);
 	CHECK_RC(pthread_attr_setstacksize(&small, STACK), 0);
 
-	listener = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(listener >= 0, "socket failed: %s", strerror(errno));
-	memset(&server_addr, 0, sizeof server_addr);
-	server_addr.sin_family = AF_INET;
-	server_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK_OK(bind(listener, (struct sockaddr *)&server_addr, sizeof server_addr));
-	socklen_t alen = sizeof server_addr;
-	CHECK_OK(getsockname(listener, (struct sockaddr *)&server_addr, &alen));
-	CHECK_OK(listen(listener, 4096));
+	listener = tcp_listener(0, 4096, &server_addr);
 
 	int peak = os_threads();
 	pthread_t acc = spawn(acceptor, NULL);

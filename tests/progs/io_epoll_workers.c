@@ -433,15 +433,7 @@ int main(void)
 		w->tid = spawn(worker, w);
 	}
 
-	listener = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(listener >= 0, "socket failed: %s", strerror(errno));
-	memset(&server_addr, 0, sizeof server_addr);
-	server_addr.sin_family = AF_INET;
-	server_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK_OK(bind(listener, (struct sockaddr *)&server_addr, sizeof server_addr));
-	socklen_t alen = sizeof server_addr;
-	CHECK_OK(getsockname(listener, (struct sockaddr *)&server_addr, &alen));
-	CHECK_OK(listen(listener, 128));
+	listener = tcp_listener(0, 128, &server_addr);
 	pthread_t disp = spawn(dispatcher, NULL);
 
 	pthread_t ct[NCLIENTS];

@@ -79,10 +79,8 @@ int main(void)
 	      "sigaction reports handler %p flags %#x, not what was installed", (void *)back.sa_handler,
 	      (unsigned)back.sa_flags);
 
-	int lfd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	CHECK_OK(bind(lfd, (struct sockaddr *)&a, sizeof a));
-	CHECK_OK(listen(lfd, 8));
+	struct sockaddr_in a;
+	int lfd = tcp_listener(0, 8, &a);
 	pthread_t k = spawn(killer, NULL);
 	int64_t t0 = now_ns(CLOCK_MONOTONIC);
 	int c = -1;

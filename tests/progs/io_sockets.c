@@ -43,16 +43,7 @@ static int listener;
 
 static int make_listener(int type_flags, struct sockaddr_in *addr)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | type_flags, 0);
-	CHECK(fd >= 0, "socket failed: %s", strerror(errno));
-	memset(addr, 0, sizeof *addr);
-	addr->sin_family = AF_INET;
-	addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK_OK(bind(fd, (struct sockaddr *)addr, sizeof *addr));
-	socklen_t len = sizeof *addr;
-	CHECK_OK(getsockname(fd, (struct sockaddr *)addr, &len));
-	CHECK_OK(listen(fd, 64));
-	return fd;
+	return tcp_listener(type_flags, 64, addr);
 }
 
 static int nonblock(int fd)
