@@ -23,6 +23,10 @@
  *   spawn / join          pthread_create / pthread_join or fail
  *   tcp_listener(flags, backlog, &addr)  a listening socket on 127.0.0.1,
  *                         ephemeral port (socket type flags; addr filled in)
+ *   install_handler(sig, h, flags)  sigaction with an empty mask or fail
+ *   wait_in_syscall(tid, nr1, nr2, arg0, ms)  1 once thread tid is inside
+ *                         system call nr1 or nr2 with first argument arg0
+ *                         (/proc/self/task/TID/syscall), 0 after ms
  *   os_threads()          OS threads of this process now (/proc/self/task)
  *   check_os_threads(peak)  fail if peak exceeds GMP_EXPECT_MAX_OS_THREADS
  *                         (set by run.sh from a `shim-max-os-threads:` line)
@@ -255,6 +259,36 @@ static inline void *join(pthread_t t)
 	if (rc != 0)
 		FAIL("pthread_join failed: %s", err_name(rc));
 	return ret;
+}
+
+static inline void install_handler(int sig, void (*h)(int), int flags)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = h;
+	sa.sa_flags = flags;
+	sigemptyset(&sa.sa_mask);
+	CHECK_OK(sigaction(sig, &sa, NULL));
+}
+
+static inline int wait_in_syscall(pid_t tid, long nr1, long nr2, long arg0, int max_ms)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+	int64_t end = now_ns(CLOCK_MONOTONIC) + max_ms * 1000000LL;
+	while (now_ns(CLOCK_MONOTONIC) < end) {
+		FILE *f = fopen(path, "r");
+		if (f) {
+			long nr = -1;
+			unsigned long a0 = 0;
+			int n = fscanf(f, "%ld %lx", &nr, &a0);
+			fclose(f);
+			if (n == 2 && (nr == nr1 || nr == nr2) && (long)a0 == arg0)
+				return 1;
+		}
+		sleep_ms(1);
+	}
+	return 0;
 }
 
 static inline int tcp_listener(int type_flags, int backlog, struct sockaddr_in *addr)

@@ -30,25 +30,6 @@
 /* Wait until thread `tid` is inside system call nr1 or nr2 with first
  * argument `arg0`, as /proc shows it; give up quietly after max_ms (the
  * caller then relies on the time that passed). */
-static int wait_in_syscall(pid_t tid, long nr1, long nr2, long arg0, int max_ms)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-	int64_t end = now_ns(CLOCK_MONOTONIC) + max_ms * 1000000LL;
-	while (now_ns(CLOCK_MONOTONIC) < end) {
-		FILE *f = fopen(path, "r");
-		if (f) {
-			long nr = -1;
-			unsigned long a0 = 0;
-			int n = fscanf(f, "%ld %lx", &nr, &a0);
-			fclose(f);
-			if (n == 2 && (nr == nr1 || nr == nr2) && (long)a0 == arg0)
-				return 1;
-		}
-		sleep_ms(1);
-	}
-	return 0;
-}
 
 /* ---- read() on a pipe whose fd is closed ---- */
 

@@ -40,35 +40,7 @@ static void on_signal(int sig)
 	handled++;
 }
 
-static void install(int sig, void (*h)(int), int flags)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = h;
-	sa.sa_flags = flags;
-	sigemptyset(&sa.sa_mask);
-	CHECK_OK(sigaction(sig, &sa, NULL));
-}
 
-static int wait_in_syscall(pid_t tid, long nr, long arg0, int max_ms)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-	int64_t end = now_ns(CLOCK_MONOTONIC) + max_ms * 1000000LL;
-	while (now_ns(CLOCK_MONOTONIC) < end) {
-		FILE *f = fopen(path, "r");
-		if (f) {
-			long n = -1;
-			unsigned long a0 = 0;
-			int k = fscanf(f, "%ld %lx", &n, &a0);
-			fclose(f);
-			if (k == 2 && n == nr && (long)a0 == arg0)
-				return 1;
-		}
-		sleep_ms(1);
-	}
-	return 0;
-}
 
 /* ---- one blocking call in a thread ---- */
 
@@ -135,7 +107,7 @@ static pthread_t start_blocker(struct blocker *b, int kind, int fd)
 	target = t;
 	WAIT_FOR(LOAD(&b->started), 10000, "the blocked thread to start");
 	if (kind == B_READ)
-		wait_in_syscall(b->tid, SYS_read, fd, 300);
+		wait_in_syscall(b->tid, SYS_read, SYS_read, fd, 300);
 	return t;
 }
 
@@ -179,12 +151,12 @@ int main(void)
 	pthread_t t;
 
 	/* No SA_RESTART: EINTR. */
-	install(SIGUSR1, on_signal, 0);
+	install_handler(SIGUSR1, on_signal, 0);
 	t = start_blocker(&b, B_READ, p[0]);
 	expect_eintr(t, &b, SIGUSR1, "SIGUSR1 (handler without SA_RESTART)");
 
 	/* SA_RESTART: the read goes on. */
-	install(SIGUSR2, on_signal, SA_RESTART);
+	install_handler(SIGUSR2, on_signal, SA_RESTART);
 	t = start_blocker(&b, B_READ, p[0]);
 	CHECK_RC(pthread_kill(t, SIGUSR2), 0);
 	WAIT_FOR(handled >= 1, 10000, "the SIGUSR2 handler to run");

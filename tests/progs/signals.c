@@ -39,15 +39,6 @@ static void on_usr1_info(int sig, siginfo_t *si, void *ctx)
 	handled++;
 }
 
-static void install(int sig, void (*h)(int), int flags)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = h;
-	sa.sa_flags = flags;
-	sigemptyset(&sa.sa_mask);
-	CHECK_OK(sigaction(sig, &sa, NULL));
-}
 
 static int stop;
 
@@ -135,7 +126,7 @@ static void *sem_sleeper(void *arg)
 int main(void)
 {
 	test_begin();
-	install(SIGUSR1, on_usr1, 0);
+	install_handler(SIGUSR1, on_usr1, 0);
 
 	/* pthread_kill to a specific thread. */
 	pthread_t t = spawn(poll_until_handled, NULL);
@@ -168,7 +159,7 @@ int main(void)
 	CHECK(queued_value == 4242 && queued_ok, "pthread_sigqueue: si_value %d (want 4242), si_code SI_QUEUE %d", queued_value, (int)queued_ok);
 	STORE(&stop, 1);
 	join(t);
-	install(SIGUSR1, on_usr1, 0);
+	install_handler(SIGUSR1, on_usr1, 0);
 
 	/* Masks: inherited, old mask returned, pending per thread, sigwait. */
 	sigset_t set, old;
@@ -205,7 +196,7 @@ int main(void)
 	CHECK_RC(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
 
 	/* EINTR from sem_wait / sem_timedwait. */
-	install(SIGUSR1, on_usr1, 0); /* no SA_RESTART */
+	install_handler(SIGUSR1, on_usr1, 0); /* no SA_RESTART */
 	sem_init(&never, 0, 0);
 	t = spawn(sem_sleeper, NULL);
 	sem_wait(&waiter_ready);
