@@ -20,18 +20,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static long ret_errno(long n)
-{
-	if (n < 0) {
-		errno = (int)-n;
-		return -1;
-	}
-	return n;
-}
 
-#define BLOCKING_SYS(...) ret_errno(SHIM_BLOCKING(gmp_sys(__VA_ARGS__)))
+#define BLOCKING_SYS(...) shim_ret(SHIM_BLOCKING(gmp_sys(__VA_ARGS__)))
 /* The same for the calls that are cancellation points. */
-#define CP_SYS(...) ret_errno(SHIM_CP(__VA_ARGS__))
+#define CP_SYS(...) shim_ret(SHIM_CP(__VA_ARGS__))
 
 /* ---------------------------------------------------------------- positioned I/O */
 
@@ -75,8 +67,6 @@ GMP_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off_t of
 GMP_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 	__attribute__((alias("pwritev2")));
 
-extern void __chk_fail(void) __attribute__((noreturn));
-
 GMP_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
 	if (n > buflen)
@@ -110,7 +100,7 @@ static int do_openat(int dirfd, const char *path, int flags, mode_t mode)
 	long n = SHIM_CP(SYS_openat, dirfd, path, flags, mode, 0, 0);
 	if (n >= 0 && gmp_runtime_inited())
 		shim_fd_new((int)n);
-	return (int)ret_errno(n);
+	return (int)shim_ret(n);
 }
 
 static mode_t mode_arg(int flags, va_list ap)
@@ -167,7 +157,7 @@ GMP_EXPORT int __openat64_2(int dirfd, const char *path, int flags) __attribute_
 GMP_EXPORT int flock(int fd, int op)
 {
 	if (op & LOCK_NB)
-		return (int)ret_errno(gmp_sys(SYS_flock, fd, op, 0, 0, 0, 0));
+		return (int)shim_ret(gmp_sys(SYS_flock, fd, op, 0, 0, 0, 0));
 	return (int)BLOCKING_SYS(SYS_flock, fd, op, 0, 0, 0, 0);
 }
 
@@ -206,10 +196,10 @@ GMP_EXPORT int lockf(int fd, int cmd, off_t len)
 		return -1;
 	case F_ULOCK:
 		fl.l_type = F_UNLCK;
-		return (int)ret_errno(gmp_sys(SYS_fcntl, fd, F_SETLK, &fl, 0, 0, 0));
+		return (int)shim_ret(gmp_sys(SYS_fcntl, fd, F_SETLK, &fl, 0, 0, 0));
 	case F_TLOCK:
 		fl.l_type = F_WRLCK;
-		return (int)ret_errno(gmp_sys(SYS_fcntl, fd, F_SETLK, &fl, 0, 0, 0));
+		return (int)shim_ret(gmp_sys(SYS_fcntl, fd, F_SETLK, &fl, 0, 0, 0));
 	case F_LOCK:
 		fl.l_type = F_WRLCK;
 		return (int)CP_SYS(SYS_fcntl, fd, F_SETLKW, &fl, 0, 0, 0);
@@ -278,14 +268,14 @@ static long reap4(void *arg)
 
 GMP_EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
 {
-	if (pid > 0 && !(options & (WNOHANG | WUNTRACED | WCONTINUED)) && gmp_runtime_inited() && !gmp_in_syscall()) {
+	if (pid > 0 && !(options & (WNOHANG | WUNTRACED | WCONTINUED)) && shim_may_park()) {
 		struct wait4args w = { pid, status, options, ru };
 		long n = wait_pidfd(pid, reap4, &w);
 		if (n != -ENOSYS)
-			return (pid_t)ret_errno(n);
+			return (pid_t)shim_ret(n);
 	}
 	if (options & WNOHANG)
-		return (pid_t)ret_errno(gmp_sys(SYS_wait4, pid, status, options, ru, 0, 0));
+		return (pid_t)shim_ret(gmp_sys(SYS_wait4, pid, status, options, ru, 0, 0));
 	return (pid_t)CP_SYS(SYS_wait4, pid, status, options, ru, 0, 0);
 }
 
@@ -323,13 +313,13 @@ static long reapid(void *arg)
 
 GMP_EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int options)
 {
-	if (type == P_PID && !(options & (WNOHANG | WSTOPPED | WCONTINUED)) && info && gmp_runtime_inited() && !gmp_in_syscall()) {
+	if (type == P_PID && !(options & (WNOHANG | WSTOPPED | WCONTINUED)) && info && shim_may_park()) {
 		struct waitidargs w = { type, id, info, options };
 		long n = wait_pidfd((pid_t)id, reapid, &w);
 		if (n != -ENOSYS)
-			return (int)ret_errno(n < 0 ? n : 0);
+			return (int)shim_ret(n < 0 ? n : 0);
 	}
 	if (options & WNOHANG)
-		return (int)ret_errno(gmp_sys(SYS_waitid, type, id, info, options, NULL, 0));
+		return (int)shim_ret(gmp_sys(SYS_waitid, type, id, info, options, NULL, 0));
 	return (int)CP_SYS(SYS_waitid, type, id, info, options, NULL, 0);
 }

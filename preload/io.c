@@ -549,26 +549,12 @@ static long perform(struct shim_fd *r, const struct io *a)
 	}
 }
 
-/* Whether calls may park: not before the runtime exists, nor in a signal
- * handler that interrupted a blocking call (its G is not RUNNING). */
-static bool on_runtime(void)
-{
-	return gmp_runtime_inited() && !gmp_in_syscall();
-}
 
-static ssize_t ret_errno(long n)
-{
-	if (n < 0) {
-		errno = (int)-n;
-		return -1;
-	}
-	return n;
-}
 
 /* Runs a read-like operation on fd. */
 static long io_once(int fd, const struct io *a)
 {
-	if (!on_runtime())
+	if (!shim_may_park())
 		return plain(fd, a, 0);
 	gmp_preempt_check();
 	SHIM_FD_REF(r, fd);
@@ -594,7 +580,7 @@ static size_t iov_total(const struct iovec *iov, int cnt)
  */
 static long io_write(int fd, struct io *a)
 {
-	if (!on_runtime())
+	if (!shim_may_park())
 		return plain(fd, a, 0);
 	gmp_preempt_check();
 	SHIM_FD_REF(r, fd);
@@ -664,25 +650,25 @@ static long io_write(int fd, struct io *a)
 GMP_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	struct io a = { .op = OP_READ, .buf = buf, .len = n };
-	return ret_errno(io_once(fd, &a));
+	return shim_ret(io_once(fd, &a));
 }
 
 GMP_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	struct io a = { .op = OP_WRITE, .buf = (void *)buf, .len = n };
-	return ret_errno(io_write(fd, &a));
+	return shim_ret(io_write(fd, &a));
 }
 
 GMP_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
 	struct io a = { .op = OP_READV, .iov = iov, .iovcnt = cnt };
-	return ret_errno(io_once(fd, &a));
+	return shim_ret(io_once(fd, &a));
 }
 
 GMP_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	struct io a = { .op = OP_WRITEV, .iov = iov, .iovcnt = cnt };
-	return ret_errno(io_write(fd, &a));
+	return shim_ret(io_write(fd, &a));
 }
 
 GMP_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen)
@@ -690,7 +676,7 @@ GMP_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct socka
 	struct io a = { .op = OP_RECVFROM, .buf = buf, .len = n, .flags = flags & ~MSG_WAITALL,
 			.addr = addr, .alen = alen };
 	if (!(flags & MSG_WAITALL) || (flags & MSG_DONTWAIT))
-		return ret_errno(io_once(fd, &a));
+		return shim_ret(io_once(fd, &a));
 	/* MSG_WAITALL: until n bytes, end of file, an error or a signal. */
 	size_t done = 0;
 	while (done < n) {
@@ -698,7 +684,7 @@ GMP_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct socka
 		a.len = n - done;
 		long k = io_once(fd, &a);
 		if (k < 0 && done == 0)
-			return ret_errno(k);
+			return shim_ret(k);
 		if (k <= 0)
 			break;
 		done += (size_t)k;
@@ -716,8 +702,8 @@ GMP_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const st
 {
 	struct io a = { .op = OP_SENDTO, .buf = (void *)buf, .len = n, .flags = flags, .daddr = addr, .dalen = alen };
 	if (flags & MSG_DONTWAIT)
-		return ret_errno(io_once(fd, &a));
-	return ret_errno(io_write(fd, &a));
+		return shim_ret(io_once(fd, &a));
+	return shim_ret(io_write(fd, &a));
 }
 
 GMP_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
@@ -746,15 +732,15 @@ GMP_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	long n = io_once(fd, &a);
 	if (n >= 0)
 		note_received_fds(msg);
-	return ret_errno(n);
+	return shim_ret(n);
 }
 
 GMP_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	struct io a = { .op = OP_SENDMSG, .msg = (struct msghdr *)msg, .flags = flags };
 	if (flags & MSG_DONTWAIT)
-		return ret_errno(io_once(fd, &a));
-	return ret_errno(io_write(fd, &a));
+		return shim_ret(io_once(fd, &a));
+	return shim_ret(io_write(fd, &a));
 }
 
 /*
@@ -763,15 +749,15 @@ GMP_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  */
 GMP_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
 {
-	if (!on_runtime() || (flags & MSG_DONTWAIT))
-		return (int)ret_errno(SHIM_BLOCKING(gmp_sys(SYS_recvmmsg, fd, vec, vlen, flags, timeout, 0)));
+	if (!shim_may_park() || (flags & MSG_DONTWAIT))
+		return (int)shim_ret(SHIM_BLOCKING(gmp_sys(SYS_recvmmsg, fd, vec, vlen, flags, timeout, 0)));
 	int64_t dl = -1;
 	if (timeout) {
 		if (shim_bad_ts(timeout)) {
 			errno = EINVAL;
 			return -1;
 		}
-		dl = gmp_nanotime() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec;
+		dl = timeout->tv_sec < 0 ? gmp_nanotime() : shim_rel_deadline(timeout);
 	}
 	unsigned got = 0;
 	while (got < vlen) {
@@ -829,11 +815,11 @@ GMP_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 
 static int do_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
-	if (!on_runtime())
-		return (int)ret_errno(gmp_sys(SYS_accept4, fd, addr, alen, flags, 0, 0));
+	if (!shim_may_park())
+		return (int)shim_ret(gmp_sys(SYS_accept4, fd, addr, alen, flags, 0, 0));
 	SHIM_FD_REF(r, fd);
 	if (r == NULL)
-		return (int)ret_errno(SHIM_BLOCKING(gmp_sys(SYS_accept4, fd, addr, alen, flags, 0, 0)));
+		return (int)shim_ret(SHIM_BLOCKING(gmp_sys(SYS_accept4, fd, addr, alen, flags, 0, 0)));
 	struct io a = { .op = OP_ACCEPT, .addr = addr, .alen = alen, .flags = flags };
 	long n = perform(r, &a);
 	if (n >= 0) {
@@ -843,7 +829,7 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 			c->sndtimeo = r->sndtimeo;
 		}
 	}
-	return (int)ret_errno(n);
+	return (int)shim_ret(n);
 }
 
 GMP_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
@@ -882,20 +868,19 @@ static long connect_wait(struct shim_fd *r, int fd)
 
 GMP_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	if (!on_runtime())
-		return (int)ret_errno(gmp_sys(SYS_connect, fd, addr, len, 0, 0, 0));
+	if (!shim_may_park())
+		return (int)shim_ret(gmp_sys(SYS_connect, fd, addr, len, 0, 0, 0));
 	SHIM_FD_REF(r, fd);
-	if (r == NULL || shim_fd_kind(r) != K_SOCK || shim_fd_nonblock(r)) {
-		long n = r && shim_fd_kind(r) == K_SOCK ? gmp_sys(SYS_connect, fd, addr, len, 0, 0, 0) :
-			 SHIM_BLOCKING(gmp_sys(SYS_connect, fd, addr, len, 0, 0, 0));
-		return (int)ret_errno(n);
-	}
-	/* A blocking connect: started non-blocking, then waited for. */
+	if (r == NULL || shim_fd_kind(r) != K_SOCK)
+		return (int)shim_ret(SHIM_BLOCKING(gmp_sys(SYS_connect, fd, addr, len, 0, 0, 0)));
+	/* One look at the flags serves both questions: is the program's
+	 * socket non-blocking, and what to restore. */
 	long fl = gmp_sys(SYS_fcntl, fd, F_GETFL, 0, 0, 0, 0);
 	long n;
-	if (fl < 0 || (fl & O_NONBLOCK)) {
-		n = SHIM_BLOCKING(gmp_sys(SYS_connect, fd, addr, len, 0, 0, 0));
+	if (fl < 0 || r->flipped || (fl & O_NONBLOCK)) {
+		n = gmp_sys(SYS_connect, fd, addr, len, 0, 0, 0); /* the program's own non-blocking connect */
 	} else {
+		/* A blocking connect: started non-blocking, then waited for. */
 		gmp_sys(SYS_fcntl, fd, F_SETFL, fl | O_NONBLOCK, 0, 0, 0);
 		n = gmp_sys(SYS_connect, fd, addr, len, 0, 0, 0);
 		gmp_sys(SYS_fcntl, fd, F_SETFL, fl, 0, 0, 0);
@@ -904,13 +889,13 @@ GMP_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		else if (n == -EINPROGRESS)
 			n = connect_wait(r, fd);
 	}
-	return (int)ret_errno(n);
+	return (int)shim_ret(n);
 }
 
 GMP_EXPORT int listen(int fd, int backlog)
 {
 	long n = gmp_sys(SYS_listen, fd, backlog, 0, 0, 0, 0);
-	if (n == 0 && on_runtime()) {
+	if (n == 0 && shim_may_park()) {
 		/* accept has no per-call non-blocking flag: a listener this
 		 * process made is switched to non-blocking here, keeping the
 		 * program's view of the flag (fcntl, ioctl) separately. */
@@ -925,7 +910,7 @@ GMP_EXPORT int listen(int fd, int backlog)
 		}
 		shim_fd_put(r);
 	}
-	return (int)ret_errno(n);
+	return (int)shim_ret(n);
 }
 
 /* ---------------------------------------------------------------- fd lifecycle */
@@ -935,7 +920,7 @@ GMP_EXPORT int socket(int domain, int type, int proto)
 	long n = gmp_sys(SYS_socket, domain, type, proto, 0, 0, 0);
 	if (n >= 0)
 		fd_install((int)n, K_SOCK, true, (type & SOCK_NONBLOCK) != 0);
-	return (int)ret_errno(n);
+	return (int)shim_ret(n);
 }
 
 GMP_EXPORT int socketpair(int domain, int type, int proto, int sv[2])
@@ -945,7 +930,7 @@ GMP_EXPORT int socketpair(int domain, int type, int proto, int sv[2])
 		fd_install(sv[0], K_SOCK, true, (type & SOCK_NONBLOCK) != 0);
 		fd_install(sv[1], K_SOCK, true, (type & SOCK_NONBLOCK) != 0);
 	}
-	return (int)ret_errno(n);
+	return (int)shim_ret(n);
 }
 
 GMP_EXPORT int pipe2(int fds[2], int flags)
@@ -955,7 +940,7 @@ GMP_EXPORT int pipe2(int fds[2], int flags)
 		fd_install(fds[0], K_NOWAIT, true, (flags & O_NONBLOCK) != 0);
 		fd_install(fds[1], K_NOWAIT, true, (flags & O_NONBLOCK) != 0);
 	}
-	return (int)ret_errno(n);
+	return (int)shim_ret(n);
 }
 
 GMP_EXPORT int pipe(int fds[2])
@@ -967,7 +952,7 @@ static int new_nowait_fd(long n, int nbflag)
 {
 	if (n >= 0)
 		fd_install((int)n, K_NOWAIT, true, nbflag != 0);
-	return (int)ret_errno(n);
+	return (int)shim_ret(n);
 }
 
 GMP_EXPORT int eventfd(unsigned initval, int flags)
@@ -984,7 +969,7 @@ GMP_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
 {
 	long n = gmp_sys(SYS_signalfd4, fd, mask, 8, flags, 0, 0);
 	if (fd != -1)
-		return (int)ret_errno(n); /* an existing signalfd changed its mask */
+		return (int)shim_ret(n); /* an existing signalfd changed its mask */
 	return new_nowait_fd(n, flags & O_NONBLOCK);
 }
 
@@ -993,7 +978,7 @@ GMP_EXPORT int epoll_create1(int flags)
 	long n = gmp_sys(SYS_epoll_create1, flags, 0, 0, 0, 0, 0);
 	if (n >= 0)
 		fd_install((int)n, K_POLL, true, -1);
-	return (int)ret_errno(n);
+	return (int)shim_ret(n);
 }
 
 GMP_EXPORT int epoll_create(int size)
@@ -1025,7 +1010,7 @@ GMP_EXPORT int dup(int fd)
 {
 	long n = gmp_sys(SYS_dup, fd, 0, 0, 0, 0, 0);
 	note_dup(fd, n);
-	return (int)ret_errno(n);
+	return (int)shim_ret(n);
 }
 
 GMP_EXPORT int dup3(int fd, int fd2, int flags)
@@ -1036,29 +1021,29 @@ GMP_EXPORT int dup3(int fd, int fd2, int flags)
 	}
 	long ok = gmp_sys(SYS_fcntl, fd, F_GETFD, 0, 0, 0, 0);
 	if (ok < 0)
-		return (int)ret_errno(ok);
+		return (int)shim_ret(ok);
 	fd_forget(fd2);
 	long n = gmp_sys(SYS_dup3, fd, fd2, flags, 0, 0, 0);
 	note_dup(fd, n);
-	return (int)ret_errno(n);
+	return (int)shim_ret(n);
 }
 
 GMP_EXPORT int dup2(int fd, int fd2)
 {
 	if (fd == fd2)
-		return (int)ret_errno(gmp_sys(SYS_fcntl, fd, F_GETFD, 0, 0, 0, 0) < 0 ? -EBADF : fd);
+		return (int)shim_ret(gmp_sys(SYS_fcntl, fd, F_GETFD, 0, 0, 0, 0) < 0 ? -EBADF : fd);
 	return dup3(fd, fd2, 0);
 }
 
 GMP_EXPORT int close(int fd)
 {
-	if (!on_runtime())
-		return (int)ret_errno(gmp_sys(SYS_close, fd, 0, 0, 0, 0, 0));
+	if (!shim_may_park())
+		return (int)shim_ret(gmp_sys(SYS_close, fd, 0, 0, 0, 0, 0));
 	/* A daemon closing every descriptor must not take the poller's: it
 	 * is told the close worked (the number stays taken). */
 	if (unlikely(gmp_netpoll_owns(fd)))
 		return 0;
-	return (int)ret_errno(shim_fd_close(fd));
+	return (int)shim_ret(shim_fd_close(fd));
 }
 
 static int do_fcntl(int fd, int cmd, long arg)
@@ -1070,17 +1055,17 @@ static int do_fcntl(int fd, int cmd, long arg)
 	case F_DUPFD_CLOEXEC:
 		n = gmp_sys(SYS_fcntl, fd, cmd, arg, 0, 0, 0);
 		note_dup(fd, n);
-		return (int)ret_errno(n);
+		return (int)shim_ret(n);
 	case F_GETFL:
 		n = gmp_sys(SYS_fcntl, fd, cmd, arg, 0, 0, 0);
-		if (n >= 0 && on_runtime() && (r = shim_fd_get(fd)) != NULL) {
+		if (n >= 0 && shim_may_park() && (r = shim_fd_get(fd)) != NULL) {
 			if (r->flipped)
 				n = r->user_nb ? (n | O_NONBLOCK) : (n & ~O_NONBLOCK);
 			shim_fd_put(r);
 		}
-		return (int)ret_errno(n);
+		return (int)shim_ret(n);
 	case F_SETFL:
-		if (on_runtime() && (r = shim_fd_get(fd)) != NULL) {
+		if (shim_may_park() && (r = shim_fd_get(fd)) != NULL) {
 			if (r->flipped) {
 				n = gmp_sys(SYS_fcntl, fd, cmd, arg | O_NONBLOCK, 0, 0, 0);
 				if (n == 0)
@@ -1090,15 +1075,15 @@ static int do_fcntl(int fd, int cmd, long arg)
 			}
 			atomic_fetch_add(&nbgen, 1);
 			shim_fd_put(r);
-			return (int)ret_errno(n);
+			return (int)shim_ret(n);
 		}
-		return (int)ret_errno(gmp_sys(SYS_fcntl, fd, cmd, arg, 0, 0, 0));
+		return (int)shim_ret(gmp_sys(SYS_fcntl, fd, cmd, arg, 0, 0, 0));
 	case F_SETLKW:
-		return (int)ret_errno(SHIM_CP(SYS_fcntl, fd, cmd, arg, 0, 0, 0));
+		return (int)shim_ret(SHIM_CP(SYS_fcntl, fd, cmd, arg, 0, 0, 0));
 	case F_OFD_SETLKW:
-		return (int)ret_errno(SHIM_BLOCKING(gmp_sys(SYS_fcntl, fd, cmd, arg, 0, 0, 0)));
+		return (int)shim_ret(SHIM_BLOCKING(gmp_sys(SYS_fcntl, fd, cmd, arg, 0, 0, 0)));
 	default:
-		return (int)ret_errno(gmp_sys(SYS_fcntl, fd, cmd, arg, 0, 0, 0));
+		return (int)shim_ret(gmp_sys(SYS_fcntl, fd, cmd, arg, 0, 0, 0));
 	}
 }
 
@@ -1111,14 +1096,8 @@ GMP_EXPORT int fcntl(int fd, int cmd, ...)
 	return do_fcntl(fd, cmd, arg);
 }
 
-GMP_EXPORT int fcntl64(int fd, int cmd, ...)
-{
-	va_list ap;
-	va_start(ap, cmd);
-	long arg = va_arg(ap, long);
-	va_end(ap);
-	return do_fcntl(fd, cmd, arg);
-}
+/* The LFS name (_FILE_OFFSET_BITS=64 builds call it): the same on x86-64. */
+GMP_EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 GMP_EXPORT int ioctl(int fd, unsigned long req, ...)
 {
@@ -1126,7 +1105,7 @@ GMP_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
-	if (req == FIONBIO && on_runtime()) {
+	if (req == FIONBIO && shim_may_park()) {
 		struct shim_fd *r = shim_fd_get(fd);
 		long n;
 		if (r && r->flipped) {
@@ -1140,16 +1119,16 @@ GMP_EXPORT int ioctl(int fd, unsigned long req, ...)
 		}
 		atomic_fetch_add(&nbgen, 1);
 		shim_fd_put(r);
-		return (int)ret_errno(n);
+		return (int)shim_ret(n);
 	}
 	/* Terminal drains (TCSBRK, TCSETSW...) and device ioctls may block. */
-	return (int)ret_errno(SHIM_BLOCKING(gmp_sys(SYS_ioctl, fd, req, arg, 0, 0, 0)));
+	return (int)shim_ret(SHIM_BLOCKING(gmp_sys(SYS_ioctl, fd, req, arg, 0, 0, 0)));
 }
 
 GMP_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	long n = gmp_sys(SYS_setsockopt, fd, level, name, val, len, 0);
-	if (n == 0 && level == SOL_SOCKET && on_runtime() &&
+	if (n == 0 && level == SOL_SOCKET && shim_may_park() &&
 	    (name == SO_RCVTIMEO_OLD || name == SO_SNDTIMEO_OLD || name == SO_RCVTIMEO_NEW ||
 	     name == SO_SNDTIMEO_NEW) && len >= sizeof(struct timeval)) {
 		struct shim_fd *r = shim_fd_get(fd);
@@ -1162,12 +1141,10 @@ GMP_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_
 			shim_fd_put(r);
 		}
 	}
-	return (int)ret_errno(n);
+	return (int)shim_ret(n);
 }
 
 /* Fortified entry points (-D_FORTIFY_SOURCE) of the calls above. */
-extern void __chk_fail(void) __attribute__((noreturn));
-
 GMP_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
 	if (n > buflen)

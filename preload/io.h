@@ -55,6 +55,27 @@ int shim_fd_arm(struct shim_fd *r);
 /* Wait for an edge on one side past seq: 0 (try again), -ETIMEDOUT, -EINTR. */
 int shim_fd_wait(struct shim_fd *r, bool write, uint32_t seq, int64_t deadline, bool restart);
 
+/* Whether a call may park its thread: not before the runtime exists, nor
+ * in a signal handler that interrupted a blocking call (its G is not
+ * RUNNING; it may only block its OS thread). */
+static inline bool shim_may_park(void)
+{
+	return gmp_runtime_inited() && !gmp_in_syscall();
+}
+
+/* A raw result (-errno on failure) as libc returns it: -1 and errno. */
+static inline long shim_ret(long n)
+{
+	if (n < 0) {
+		errno = (int)-n;
+		return -1;
+	}
+	return n;
+}
+
+/* glibc's fortify failure (the _chk entry points). */
+extern void __chk_fail(void) __attribute__((noreturn));
+
 /* Interruptible waits: begin (clears the interrupt, acts on a pending
  * cancel) and, after -EINTR, what it means: 0 go on waiting (a cancel that
  * is disabled; SA_RESTART handlers when restart), or -EINTR. */

@@ -29,14 +29,6 @@
 
 static const struct timespec zero_ts;
 
-static ssize_t ret_errno(long n)
-{
-	if (n < 0) {
-		errno = (int)-n;
-		return -1;
-	}
-	return n;
-}
 
 /* Deadline for a timeout in ms (< 0: none). */
 static int64_t ms_deadline(int ms)
@@ -46,13 +38,20 @@ static int64_t ms_deadline(int ms)
 
 static int64_t ts_deadline(const struct timespec *ts)
 {
-	if (ts == NULL)
-		return -1;
-	int64_t d;
-	if (__builtin_mul_overflow((int64_t)ts->tv_sec, NS, &d) ||
-	    __builtin_add_overflow(d, ts->tv_nsec + gmp_nanotime(), &d))
-		return -1;
-	return d;
+	return ts == NULL ? -1 : shim_rel_deadline(ts);
+}
+
+/* What is left until deadline, for a kernel wait (NULL: no deadline). */
+static struct timespec *left_ts(int64_t deadline, bool now, struct timespec *ts)
+{
+	if (deadline < 0)
+		return NULL;
+	int64_t left = now ? 0 : deadline - gmp_nanotime();
+	if (left < 0)
+		left = 0;
+	ts->tv_sec = left / NS;
+	ts->tv_nsec = left % NS;
+	return ts;
 }
 
 /* The program's mask for the wait (ppoll and friends), on the G. */
@@ -143,15 +142,9 @@ static long poll_check(void *arg)
 
 static long do_poll(struct pollfd *fds, nfds_t n, int64_t deadline, bool now, const sigset_t *mask)
 {
-	if (!gmp_runtime_inited() || gmp_in_syscall()) {
-		struct timespec ts, *tp = NULL;
-		if (deadline >= 0) {
-			int64_t left = now ? 0 : deadline - gmp_nanotime();
-			ts.tv_sec = left / NS;
-			ts.tv_nsec = left % NS;
-			tp = &ts;
-		}
-		return gmp_sys(SYS_ppoll, fds, n, tp, mask, 8, 0);
+	if (!shim_may_park()) {
+		struct timespec ts;
+		return SHIM_BLOCKING(gmp_sys(SYS_ppoll, fds, n, left_ts(deadline, now, &ts), mask, 8, 0));
 	}
 	struct pollargs pa = { fds, n };
 	long r = poll_check(&pa);
@@ -185,18 +178,16 @@ static long do_poll(struct pollfd *fds, nfds_t n, int64_t deadline, bool now, co
 
 GMP_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-	return (int)ret_errno(do_poll(fds, n, ms_deadline(timeout), timeout == 0, NULL));
+	return (int)shim_ret(do_poll(fds, n, ms_deadline(timeout), timeout == 0, NULL));
 }
 
 GMP_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
 	if (ts && shim_bad_ts(ts))
-		return (int)ret_errno(-EINVAL);
+		return (int)shim_ret(-EINVAL);
 	bool now = ts && ts->tv_sec == 0 && ts->tv_nsec == 0;
-	return (int)ret_errno(do_poll(fds, n, ts_deadline(ts), now, mask));
+	return (int)shim_ret(do_poll(fds, n, ts_deadline(ts), now, mask));
 }
-
-extern void __chk_fail(void) __attribute__((noreturn));
 
 GMP_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
 {
@@ -243,17 +234,12 @@ static long do_select(int nfds, fd_set *rs, fd_set *ws, fd_set *es, int64_t dead
 {
 	if (nfds < 0)
 		return -EINVAL;
-	if (nfds > FD_SETSIZE) { /* sets bigger than fd_set: the kernel waits */
-		struct timespec ts, *tp = NULL;
-		if (deadline >= 0) {
-			int64_t left = now ? 0 : deadline - gmp_nanotime();
-			left = left < 0 ? 0 : left;
-			ts.tv_sec = left / NS;
-			ts.tv_nsec = left % NS;
-			tp = &ts;
-		}
+	if (nfds > FD_SETSIZE || (!shim_may_park() && !now)) {
+		/* Sets bigger than fd_set, or no parking here: the kernel waits. */
+		struct timespec ts;
 		struct { const sigset_t *m; size_t sz; } sm = { mask, 8 };
-		return SHIM_BLOCKING(gmp_sys(SYS_pselect6, nfds, rs, ws, es, tp, mask ? &sm : NULL));
+		return SHIM_BLOCKING(gmp_sys(SYS_pselect6, nfds, rs, ws, es, left_ts(deadline, now, &ts),
+					     mask ? &sm : NULL));
 	}
 	struct selargs sa = { .nfds = nfds, .r = rs, .w = ws, .e = es };
 	if (rs)
@@ -263,20 +249,6 @@ static long do_select(int nfds, fd_set *rs, fd_set *ws, fd_set *es, int64_t dead
 	if (es)
 		sa.e0 = *es;
 	long n = select_check(&sa);
-	if (n == 0 && (now || !gmp_runtime_inited() || gmp_in_syscall())) {
-		if (!now) { /* before the runtime: the kernel waits */
-			struct timespec ts, *tp = NULL;
-			if (deadline >= 0) {
-				int64_t left = deadline - gmp_nanotime();
-				left = left < 0 ? 0 : left;
-				ts.tv_sec = left / NS;
-				ts.tv_nsec = left % NS;
-				tp = &ts;
-			}
-			struct { const sigset_t *m; size_t sz; } sm = { mask, 8 };
-			return gmp_sys(SYS_pselect6, nfds, rs, ws, es, tp, mask ? &sm : NULL);
-		}
-	}
 	if (n != 0 || now)
 		goto out;
 	int list[FD_SETSIZE], k = 0;
@@ -313,8 +285,10 @@ GMP_EXPORT int select(int nfds, fd_set *rs, fd_set *ws, fd_set *es, struct timev
 	bool now = false;
 	if (tv) {
 		if (tv->tv_sec < 0 || tv->tv_usec < 0)
-			return (int)ret_errno(-EINVAL);
-		dl = gmp_nanotime() + tv->tv_sec * NS + tv->tv_usec * 1000LL;
+			return (int)shim_ret(-EINVAL);
+		struct timespec rel = { .tv_sec = tv->tv_sec + tv->tv_usec / 1000000,
+					.tv_nsec = (tv->tv_usec % 1000000) * 1000L };
+		dl = shim_rel_deadline(&rel);
 		now = tv->tv_sec == 0 && tv->tv_usec == 0;
 	}
 	long n = do_select(nfds, rs, ws, es, dl, now, NULL);
@@ -325,16 +299,16 @@ GMP_EXPORT int select(int nfds, fd_set *rs, fd_set *ws, fd_set *es, struct timev
 		tv->tv_sec = left / NS;
 		tv->tv_usec = (left % NS) / 1000;
 	}
-	return (int)ret_errno(n);
+	return (int)shim_ret(n);
 }
 
 GMP_EXPORT int pselect(int nfds, fd_set *rs, fd_set *ws, fd_set *es, const struct timespec *ts,
 		       const sigset_t *mask)
 {
 	if (ts && (shim_bad_ts(ts) || ts->tv_sec < 0))
-		return (int)ret_errno(-EINVAL);
+		return (int)shim_ret(-EINVAL);
 	bool now = ts && ts->tv_sec == 0 && ts->tv_nsec == 0;
-	return (int)ret_errno(do_select(nfds, rs, ws, es, ts_deadline(ts), now, mask));
+	return (int)shim_ret(do_select(nfds, rs, ws, es, ts_deadline(ts), now, mask));
 }
 
 /* ---------------------------------------------------------------- epoll */
@@ -345,9 +319,9 @@ static long do_epoll(int epfd, struct epoll_event *evs, int max, int64_t deadlin
 	long n = gmp_sys(SYS_epoll_pwait, epfd, evs, max, 0, NULL, 8);
 	if (n != 0 || now)
 		return n;
-	if (!gmp_runtime_inited() || gmp_in_syscall()) {
+	if (!shim_may_park()) {
 		int ms = deadline < 0 ? -1 : (int)((deadline - gmp_nanotime() + 999999) / 1000000);
-		return gmp_sys(SYS_epoll_pwait, epfd, evs, max, ms < 0 && deadline >= 0 ? 0 : ms, mask, 8);
+		return SHIM_BLOCKING(gmp_sys(SYS_epoll_pwait, epfd, evs, max, ms < 0 && deadline >= 0 ? 0 : ms, mask, 8));
 	}
 	SHIM_FD_REF(r, epfd);
 	if (r == NULL)
@@ -377,19 +351,19 @@ static long do_epoll(int epfd, struct epoll_event *evs, int max, int64_t deadlin
 
 GMP_EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
 {
-	return (int)ret_errno(do_epoll(epfd, evs, max, ms_deadline(timeout), timeout == 0, NULL));
+	return (int)shim_ret(do_epoll(epfd, evs, max, ms_deadline(timeout), timeout == 0, NULL));
 }
 
 GMP_EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask)
 {
-	return (int)ret_errno(do_epoll(epfd, evs, max, ms_deadline(timeout), timeout == 0, mask));
+	return (int)shim_ret(do_epoll(epfd, evs, max, ms_deadline(timeout), timeout == 0, mask));
 }
 
 GMP_EXPORT int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct timespec *ts,
 			    const sigset_t *mask)
 {
 	if (ts && shim_bad_ts(ts))
-		return (int)ret_errno(-EINVAL);
+		return (int)shim_ret(-EINVAL);
 	bool now = ts && ts->tv_sec == 0 && ts->tv_nsec == 0;
-	return (int)ret_errno(do_epoll(epfd, evs, max, ts_deadline(ts), now, mask));
+	return (int)shim_ret(do_epoll(epfd, evs, max, ts_deadline(ts), now, mask));
 }

@@ -110,6 +110,9 @@ static inline bool shim_bad_ts(const struct timespec *ts)
 {
 	return ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L;
 }
+/* Now + a relative timeout (valid, non-negative), saturating at INT64_MAX
+ * (a timeout too long to represent is forever). */
+int64_t shim_rel_deadline(const struct timespec *rel);
 /* Interruptible sleep of the calling thread until deadline (monotonic ns):
  * 0, or -EINTR when a signal or cancel interrupted it. */
 int shim_sleep_until(int64_t deadline);

@@ -40,6 +40,15 @@ int64_t shim_deadline(clockid_t clk, const struct timespec *abs)
 	return when < 0 ? 0 : when;
 }
 
+int64_t shim_rel_deadline(const struct timespec *rel)
+{
+	int64_t d;
+	if (__builtin_mul_overflow((int64_t)rel->tv_sec, NS, &d) ||
+	    __builtin_add_overflow(d, rel->tv_nsec + gmp_nanotime(), &d))
+		return INT64_MAX;
+	return d;
+}
+
 int shim_sleep_until(int64_t deadline)
 {
 	struct shim_thread *self = shim_self();
@@ -61,10 +70,7 @@ static int sleep_rel(const struct timespec *req, struct timespec *rem)
 {
 	if (shim_bad_ts(req) || req->tv_sec < 0)
 		return EINVAL;
-	int64_t now = gmp_nanotime(), d;
-	if (__builtin_mul_overflow((int64_t)req->tv_sec, NS, &d) ||
-	    __builtin_add_overflow(d, req->tv_nsec + now, &d))
-		d = INT64_MAX;
+	int64_t d = shim_rel_deadline(req);
 	if (shim_sleep_until(d) == 0)
 		return 0;
 	if (rem) {
@@ -180,7 +186,7 @@ static long futex_emul(_Atomic uint32_t *addr, int op, uint32_t val, const struc
 			if (shim_bad_ts(ts))
 				return -EINVAL;
 			if (cmd == FUTEX_WAIT) {
-				dl = gmp_nanotime() + ts->tv_sec * 1000000000LL + ts->tv_nsec;
+				dl = ts->tv_sec < 0 ? gmp_nanotime() : shim_rel_deadline(ts);
 			} else {
 				dl = shim_deadline((op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC, ts);
 			}
