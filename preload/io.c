@@ -549,21 +549,7 @@ static long perform(struct shim_fd *r, const struct io *a)
 	}
 }
 
-
-
-/* Runs a read-like operation on fd. */
-static long io_once(int fd, const struct io *a)
-{
-	if (!shim_may_park())
-		return plain(fd, a, 0);
-	gmp_preempt_check();
-	SHIM_FD_REF(r, fd);
-	if (r == NULL)
-		return SHIM_BLOCKING(plain(fd, a, 0));
-	return perform(r, a);
-}
-
-/* Total length of an iovec array (capped). */
+/* Total length of an iovec array. */
 static size_t iov_total(const struct iovec *iov, int cnt)
 {
 	size_t t = 0;
@@ -575,18 +561,11 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 /*
  * Write-like operations on a blocking stream complete in full (or stop at
  * an error, a signal or a timeout, returning what was written), as the
- * kernel's blocking write does; the would-block attempts underneath may
- * write only part.
+ * kernel's blocking write does; the would-block attempt that wrote n may
+ * have written only part.
  */
-static long io_write(int fd, struct io *a)
+static long write_rest(struct shim_fd *r, const struct io *a, long n)
 {
-	if (!shim_may_park())
-		return plain(fd, a, 0);
-	gmp_preempt_check();
-	SHIM_FD_REF(r, fd);
-	if (r == NULL)
-		return SHIM_BLOCKING(plain(fd, a, 0));
-	long n = perform(r, a);
 	if (n <= 0)
 		return n;
 	size_t want = a->op == OP_WRITEV ? iov_total(a->iov, a->iovcnt) :
@@ -594,14 +573,13 @@ static long io_write(int fd, struct io *a)
 	size_t done = (size_t)n;
 	if (done >= want || r->kind == K_FILE || shim_fd_nonblock(r))
 		return n;
-	if (done < want && (a->op == OP_WRITEV || a->op == OP_SENDMSG)) {
+	if (a->op == OP_WRITEV || a->op == OP_SENDMSG) {
 		/* Advance through a private copy of the iovec array. */
 		const struct iovec *src = a->op == OP_WRITEV ? a->iov : a->msg->msg_iov;
 		int cnt = a->op == OP_WRITEV ? a->iovcnt : (int)a->msg->msg_iovlen;
 		struct iovec *v = malloc(sizeof *v * (size_t)cnt);
 		if (v == NULL)
 			return n;
-		memcpy(v, src, sizeof *v * (size_t)cnt);
 		struct msghdr mh;
 		if (a->op == OP_SENDMSG)
 			mh = *a->msg;
@@ -645,6 +623,29 @@ static long io_write(int fd, struct io *a)
 		}
 	}
 	return (long)done;
+}
+
+/* Runs one operation on fd; whole: a write that completes in full. */
+static long io_op(int fd, const struct io *a, bool whole)
+{
+	if (!shim_may_park())
+		return plain(fd, a, 0);
+	gmp_preempt_check();
+	SHIM_FD_REF(r, fd);
+	if (r == NULL)
+		return SHIM_BLOCKING(plain(fd, a, 0));
+	long n = perform(r, a);
+	return whole ? write_rest(r, a, n) : n;
+}
+
+static long io_once(int fd, const struct io *a)
+{
+	return io_op(fd, a, false);
+}
+
+static long io_write(int fd, const struct io *a)
+{
+	return io_op(fd, a, true);
 }
 
 GMP_EXPORT ssize_t read(int fd, void *buf, size_t n)
