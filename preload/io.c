@@ -750,7 +750,7 @@ GMP_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  */
 GMP_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
 {
-	if (!shim_may_park() || (flags & MSG_DONTWAIT))
+	if (!shim_may_park() || (flags & MSG_DONTWAIT) || vlen == 0)
 		return (int)shim_ret(SHIM_BLOCKING(gmp_sys(SYS_recvmmsg, fd, vec, vlen, flags, timeout, 0)));
 	int64_t dl = -1;
 	if (timeout) {
@@ -761,8 +761,8 @@ GMP_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, s
 		dl = timeout->tv_sec < 0 ? gmp_nanotime() : shim_rel_deadline(timeout);
 	}
 	unsigned got = 0;
+	long n = 0;
 	while (got < vlen) {
-		long n;
 		if (got == 0) {
 			struct io a = { .op = OP_RECVMSG, .msg = &vec[0].msg_hdr, .flags = flags & ~MSG_WAITFORONE };
 			n = io_once(fd, &a);
@@ -796,12 +796,14 @@ GMP_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, s
 			flags |= MSG_DONTWAIT;
 	}
 	if (got == 0)
-		return -1; /* errno from the first receive */
+		return (int)shim_ret(n < 0 ? n : -EAGAIN); /* the first receive's error */
 	return (int)got;
 }
 
 GMP_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
+	if (vlen == 0) /* nothing to send: the kernel's checks and answer */
+		return (int)shim_ret(gmp_sys(SYS_sendmmsg, fd, vec, 0, flags, 0, 0));
 	unsigned i;
 	for (i = 0; i < vlen; i++) {
 		ssize_t n = sendmsg(fd, &vec[i].msg_hdr, flags);
