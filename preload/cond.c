@@ -59,6 +59,7 @@ GMP_EXPORT int pthread_cond_destroy(pthread_cond_t *cc)
 
 GMP_EXPORT int pthread_cond_signal(pthread_cond_t *cc)
 {
+	gmp_preempt_point();
 	struct cnd *c = (struct cnd *)cc;
 	if (unlikely(c->wrefs & W_PSHARED))
 		return REAL(pthread_cond_signal)(cc);
@@ -71,6 +72,7 @@ GMP_EXPORT int pthread_cond_signal(pthread_cond_t *cc)
 
 GMP_EXPORT int pthread_cond_broadcast(pthread_cond_t *cc)
 {
+	gmp_preempt_point();
 	struct cnd *c = (struct cnd *)cc;
 	if (unlikely(c->wrefs & W_PSHARED))
 		return REAL(pthread_cond_broadcast)(cc);
@@ -84,6 +86,7 @@ GMP_EXPORT int pthread_cond_broadcast(pthread_cond_t *cc)
 /* abs NULL: no timeout.  clk < 0: the condvar's own clock. */
 static int cond_wait(struct cnd *c, pthread_mutex_t *m, clockid_t clk, const struct timespec *abs)
 {
+	gmp_preempt_point();
 	struct shim_thread *self = shim_self();
 	shim_testcancel(self);
 	int64_t dl = -1;

@@ -131,6 +131,7 @@ void shim_mutex_owner_died(struct shim_thread *t)
 /* deadline: -1 none; -2 trylock. */
 static int mutex_lock(struct mtx *m, int64_t deadline)
 {
+	gmp_preempt_point();
 	int kind = m->kind;
 	if (unlikely(kind & K_PSHARED)) {
 		if (deadline == -2)
@@ -178,6 +179,7 @@ int shim_mutex_lock(pthread_mutex_t *mm, int64_t deadline)
 
 int shim_mutex_unlock(pthread_mutex_t *mm)
 {
+	gmp_preempt_point();
 	struct mtx *m = (struct mtx *)mm;
 	int kind = m->kind;
 	if (unlikely(kind & K_PSHARED))
@@ -363,6 +365,7 @@ GMP_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
 
 GMP_EXPORT int pthread_spin_trylock(pthread_spinlock_t *l)
 {
+	gmp_preempt_point();
 	int z = 0;
 	return __atomic_compare_exchange_n((int *)l, &z, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED) ? 0
 												: EBUSY;
@@ -370,6 +373,7 @@ GMP_EXPORT int pthread_spin_trylock(pthread_spinlock_t *l)
 
 GMP_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
 {
+	gmp_preempt_point();
 	for (;;) {
 		for (int i = 0; i < 100; i++) {
 			int z = 0;
@@ -384,6 +388,7 @@ GMP_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
 
 GMP_EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
 {
+	gmp_preempt_point();
 	__atomic_store_n((int *)l, 0, __ATOMIC_RELEASE);
 	return 0;
 }

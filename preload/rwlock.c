@@ -91,6 +91,7 @@ GMP_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t *ll)
 /* deadline: -1 none, -2 try. */
 static int rdlock(struct rwl *l, int64_t deadline)
 {
+	gmp_preempt_point();
 	uint32_t me = shim_tid(shim_self());
 	ilock(l);
 	if (l->writer == me) {
@@ -126,6 +127,7 @@ static int rdlock(struct rwl *l, int64_t deadline)
 
 static int wrlock(struct rwl *l, int64_t deadline)
 {
+	gmp_preempt_point();
 	uint32_t me = shim_tid(shim_self());
 	ilock(l);
 	if (l->writer == me) {
@@ -163,6 +165,7 @@ static int wrlock(struct rwl *l, int64_t deadline)
 
 GMP_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *ll)
 {
+	gmp_preempt_point();
 	struct rwl *l = (struct rwl *)ll;
 	if (unlikely(l->shared))
 		return REAL(pthread_rwlock_unlock)(ll);

@@ -45,6 +45,7 @@ GMP_EXPORT int sem_destroy(sem_t *ss)
 
 GMP_EXPORT int sem_post(sem_t *ss)
 {
+	gmp_preempt_point();
 	struct sem *s = (struct sem *)ss;
 	if (unlikely(s->shared == SEM_SHARED))
 		return REAL(sem_post)(ss);
@@ -69,6 +70,7 @@ static bool sem_take(struct sem *s)
 
 GMP_EXPORT int sem_trywait(sem_t *ss)
 {
+	gmp_preempt_point();
 	struct sem *s = (struct sem *)ss;
 	if (unlikely(s->shared == SEM_SHARED))
 		return REAL(sem_trywait)(ss);
@@ -78,6 +80,7 @@ GMP_EXPORT int sem_trywait(sem_t *ss)
 /* A cancellation point; a handled signal makes it fail with EINTR. */
 static int sem_wait_dl(struct sem *s, int64_t deadline)
 {
+	gmp_preempt_point();
 	struct shim_thread *self = shim_self();
 	shim_testcancel(self);
 	if (sem_take(s))

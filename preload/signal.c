@@ -230,6 +230,14 @@ static bool process_directed(int sig, const siginfo_t *si)
 	return si->si_code != SI_TKILL && (si->si_code != SI_QUEUE || si->si_pid != getpid());
 }
 
+static void call_handler(int sig, siginfo_t *si, void *uc, void *fn, int flags)
+{
+	if (flags & SA_SIGINFO)
+		((void (*)(int, siginfo_t *, void *))fn)(sig, si, uc);
+	else
+		((void (*)(int))fn)(sig);
+}
+
 static void wrapper(int sig, siginfo_t *si, void *uc)
 {
 	void *fn = atomic_load(&handlers[sig].fn);
@@ -238,10 +246,63 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
 		return;
 	if (gmp_runtime_inited() && process_directed(sig, si) && gmp_sig_redirect(sig))
 		return; /* it runs on the main thread instead */
-	if (flags & SA_SIGINFO)
-		((void (*)(int, siginfo_t *, void *))fn)(sig, si, uc);
-	else
-		((void (*)(int))fn)(sig);
+	call_handler(sig, si, uc, fn, flags);
+}
+
+/*
+ * SIGURG is shared with the runtime, which preempts threads with it
+ * (src/preempt.c): the kernel's handler is the runtime's, which calls
+ * urg_forward for the signals that are not its own.  The program's
+ * sigaction() sets and reads its own view (urg_act); its flags and mask
+ * are applied to the runtime's handler.  A thread that blocks SIGURG keeps
+ * it unblocked in the kernel (the runtime needs it): a signal of the
+ * program's that arrives then stays pending for the thread, as the kernel
+ * would keep it, until it unblocks it or sigwait()s it.
+ */
+static gmp_mutex urg_lock;
+static struct sigaction urg_act; /* the program's; all zero: SIG_DFL */
+
+static void urg_forward(int sig, siginfo_t *si, void *uc)
+{
+	void *fn = atomic_load(&handlers[SIGURG].fn);
+	int flags = atomic_load(&handlers[SIGURG].flags);
+	if (fn == NULL)
+		return; /* SIG_DFL or SIG_IGN: SIGURG is ignored */
+	struct gmp_m *m = gmp_getm();
+	struct gmp_g *g = m ? m->curg : NULL;
+	if (g && (g->sigmask & SIGBIT(SIGURG))) {
+		atomic_fetch_or(&g->sigpend, SIGBIT(SIGURG));
+		return;
+	}
+	if ((flags & SA_RESETHAND) && !atomic_compare_exchange_strong(&handlers[SIGURG].fn, &fn, NULL))
+		return; /* another thread took the one-shot handler */
+	if (process_directed(sig, si) && gmp_sig_redirect(sig))
+		return;
+	call_handler(sig, si, uc, fn, flags);
+}
+
+static int urg_sigaction(const struct sigaction *act, struct sigaction *old)
+{
+	gmp_lock(&urg_lock);
+	struct sigaction prev = urg_act;
+	if (act) {
+		bool handled = act->sa_handler != SIG_IGN && act->sa_handler != SIG_DFL;
+		int r = gmp_preempt_sigaction(urg_forward, handled ? (unsigned long)act->sa_flags : SA_RESTART,
+					      handled ? &act->sa_mask : NULL);
+		if (r != 0) {
+			gmp_unlock(&urg_lock);
+			errno = -r;
+			return -1;
+		}
+		urg_act = *act;
+		atomic_store(&handlers[SIGURG].flags, act->sa_flags);
+		atomic_store(&handlers[SIGURG].fn, !handled ? NULL
+					: (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction : (void *)act->sa_handler);
+	}
+	gmp_unlock(&urg_lock);
+	if (old)
+		*old = prev;
+	return 0;
 }
 
 GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
@@ -250,6 +311,8 @@ GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 		errno = EINVAL;
 		return -1;
 	}
+	if (sig == SIGURG && gmp_preempt_async())
+		return urg_sigaction(act, old);
 	void *prevfn = atomic_load(&handlers[sig].fn);
 	int prevflags = atomic_load(&handlers[sig].flags);
 	struct sigaction k, kold;

@@ -178,6 +178,7 @@ struct shim_thread *shim_self(void)
 
 GMP_EXPORT pthread_t pthread_self(void)
 {
+	gmp_preempt_point();
 	return shim_handle(shim_self());
 }
 
@@ -717,6 +718,7 @@ GMP_EXPORT int pthread_key_delete(pthread_key_t key)
 
 GMP_EXPORT void *pthread_getspecific(pthread_key_t key)
 {
+	gmp_preempt_point();
 	if (unlikely(key >= NKEYS))
 		return NULL;
 	struct shim_thread *t = shim_self();
@@ -729,6 +731,7 @@ GMP_EXPORT void *pthread_getspecific(pthread_key_t key)
 
 GMP_EXPORT int pthread_setspecific(pthread_key_t key, const void *value)
 {
+	gmp_preempt_point();
 	if (key >= NKEYS)
 		return EINVAL;
 	uint64_t seq = atomic_load(&keys[key].seq);

@@ -6,6 +6,7 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,21 @@ void gmp_config_from_env(struct gmp_config *cfg)
 			cfg->guard = GMP_GUARD_CANARY;
 		else if (strcmp(g, "page") != 0)
 			gmp_printerr("GMP_STACKGUARD=%s is not 'page' or 'canary'; using page", g);
+	}
+	cfg->preempt_ms = (int)env_int("GMP_PREEMPT_MS", 10, 1, 60000);
+	cfg->asyncpreempt = env_int("GMP_ASYNCPREEMPT", 1, 0, 1) != 0;
+	cfg->debug_preempt = false;
+	const char *d = getenv("GMP_DEBUG");
+	if (d && *d) {
+		/* A comma-separated list; unknown words are reported. */
+		char buf[256];
+		snprintf(buf, sizeof buf, "%s", d);
+		for (char *save, *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+			if (strcmp(w, "preempt") == 0)
+				cfg->debug_preempt = true;
+			else
+				gmp_printerr("GMP_DEBUG: unknown item '%s' (known: preempt)", w);
+		}
 	}
 	cfg->tls = GMP_TLS_PERG;
 	const char *t = getenv("GMP_TLS");

@@ -65,6 +65,8 @@ void gmp_fork_child(void)
 		 * P's USER state, so retag that too. */
 		self->id = 0;
 		atomic_store(&gmp_sched.mtid[0], self->tid);
+		atomic_store(&gmp_sched.mbyid[0], self);
+		atomic_store(&self->urgsent, 0);
 		if (mine && GMP_P_STATE(atomic_load(&mine->status)) == GMP_P_USER)
 			atomic_store(&mine->status, GMP_P_USER_OF(self));
 		gmp_sched.allm = self;
@@ -107,6 +109,7 @@ void gmp_fork_child(void)
 	atomic_store(&gmp_sched.sigkick, 0);
 
 	gmp_sysmon_forkchild();
+	gmp_preempt_forkchild();
 	gmp_netpoll_forkchild();
 	fork_unlock();
 	gmp_tls_fork_child(self ? self->curg : NULL);

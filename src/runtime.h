@@ -61,6 +61,9 @@ struct gmp_config {
 	int maxthreads;          /* GMP_MAXTHREADS: cap on Ms (OS threads) */
 	enum gmp_guard_mode guard; /* GMP_STACKGUARD */
 	enum gmp_tls_mode tls;   /* GMP_TLS */
+	int preempt_ms;          /* GMP_PREEMPT_MS: time slice before preemption */
+	bool asyncpreempt;       /* GMP_ASYNCPREEMPT: SIGURG preemption (preempt.c) */
+	bool debug_preempt;      /* GMP_DEBUG=preempt: statistics at exit */
 };
 
 void gmp_config_from_env(struct gmp_config *cfg);
@@ -256,7 +259,8 @@ struct gmp_p {
 	_Atomic(struct gmp_m *) m;   /* owner M (relaxed: ownership moves with status) */
 	_Atomic uint32_t schedtick;  /* written by the owner (per scheduled G), read by sysmon */
 	uint32_t ninherit;           /* owner only; consecutive runnext hand-offs */
-	_Atomic uint32_t preempt;    /* sysmon: the running G has had its 10 ms */
+	_Atomic uint32_t preempt;    /* sysmon: the running G has had its time slice */
+	_Atomic int64_t preemptwhen; /* when sysmon first asked (latency stats), 0 none */
 	_Atomic uint32_t syscalltick; /* bumped by the owner at each syscall entry/exit */
 	struct gmp_p *link;          /* idle list; sched.lock */
 
@@ -283,6 +287,12 @@ struct gmp_p {
  * M: OS thread.
  */
 struct gmp_m {
+	/* Async preemption (preempt.c): where the interrupted G resumes; read by
+	 * gmp_asyncpreempt (asm) at a fixed offset. */
+	uint64_t asyncpc;
+	/* Preemption signal handshake with sysmon (preempt.c): 0 none, 1 being
+	 * sent, 2 sent and not yet taken. */
+	_Atomic uint32_t urgsent;
 	int id;
 	pid_t tid;
 	struct gmp_g *curg;        /* G running on this M (NULL on g0); own M only */
@@ -308,6 +318,8 @@ struct gmp_m {
 	void *tsan_fiber;          /* ThreadSanitizer builds: the g0 fiber */
 };
 
+_Static_assert(offsetof(struct gmp_m, asyncpc) == GMP_M_ASYNCPC, "m asyncpc");
+
 /* ------------------------------------------------------------------------
  * Global scheduler state.
  */
@@ -322,6 +334,7 @@ struct gmp_sched {
 	int mcount;                 /* Ms created; lock */
 	struct gmp_m *allm;         /* all Ms; prepended under lock, read lock-free */
 	_Atomic pid_t *mtid;        /* OS thread id of M number i (sysmon reads them) */
+	struct gmp_m *_Atomic *mbyid; /* M number i */
 
 	struct gmp_p *pidle;        /* idle Ps; lock */
 	_Atomic int npidle;         /* written under lock, read anywhere */
@@ -439,9 +452,40 @@ void gmp_tls_load(struct gmp_g *g);   /* G about to run on the current M */
  * main thread's mask), so a process-directed signal the program blocks in
  * its threads is not taken by an idle OS thread. */
 void gmp_sig_idle(struct gmp_m *m);
+/* Set m's OS thread mask to a G's mask minus gmp_sig_keep (if it differs). */
+void gmp_m_setsigmask(struct gmp_m *m, uint64_t mask);
 /* Every signal but glibc's internal SIGCANCEL (32) and SIGSETXID (33):
  * setuid() and friends signal every OS thread and wait for each. */
 #define GMP_SIGALL (~(uint64_t)0 & ~(3ULL << 31))
+
+/*
+ * preempt.c: asynchronous preemption.  sysmon sends SIGURG to the M of a G
+ * that has used up its time slice while running its own code; the handler
+ * makes the G call gmp_asyncpreempt (asm) when it interrupted it at a safe
+ * point, and otherwise leaves the request to the next cooperative point.
+ */
+void gmp_preempt_init(void);
+/* Signal bits an M running a G never blocks in the kernel (SIGURG while
+ * async preemption is on): the G's own mask only defers them (tls.c). */
+extern uint64_t gmp_sig_keep;
+/* Ask the G running on pp (a busy P seen with status st) to yield at once:
+ * signal its M if it runs its own code on a CPU.  sysmon only. */
+void gmp_preempt_signal(struct gmp_p *pp, uint32_t st);
+/* Counts a request sysmon made (statistics). */
+void gmp_preempt_requested(void);
+/* entersyscall, P out of USER: let a preemption signal already on its way
+ * land before the G blocks in the kernel (where it would cause EINTR). */
+void gmp_preempt_drain(struct gmp_m *m);
+bool gmp_preempt_async(void);   /* async preemption is on */
+/* The program's SIGURG disposition (preload/signal.c): its handler is
+ * called through fwd for signals that are not the runtime's; flags/mask are
+ * its sa_flags and sa_mask, applied to the runtime's handler.  -errno. */
+int gmp_preempt_sigaction(void (*fwd)(int, siginfo_t *, void *), unsigned long flags, const sigset_t *mask);
+/* A switch answered pp's request: latency statistics. */
+void gmp_preempt_done(struct gmp_p *pp, bool async);
+/* GMP_DEBUG=preempt: print the counters and latencies (at exit). */
+void gmp_preempt_report(void);
+void gmp_preempt_forkchild(void);
 
 /* sysmon.c */
 void gmp_sysmon_start(void);   /* idempotent */
@@ -567,8 +611,16 @@ struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_at
 void gmp_entersyscall(void);
 void gmp_exitsyscall(void);
 /* A cooperative preemption point: yield if sysmon asked the P to (its G
- * ran 10 ms without a switch).  Cheap when not asked. */
+ * used up its time slice).  gmp_preempt_point is the cheap test every
+ * interposed call makes first. */
 void gmp_preempt_check(void);
+static inline void gmp_preempt_point(void)
+{
+	struct gmp_m *m = gmp_getm();
+	struct gmp_p *pp;
+	if (m && (pp = m->p) != NULL && unlikely(atomic_load_explicit(&pp->preempt, memory_order_relaxed)))
+		gmp_preempt_check();
+}
 /* The caller runs in a signal handler that interrupted a blocking call of
  * its G: it must not park (the G is not RUNNING), only block its M. */
 static inline bool gmp_in_syscall(void)

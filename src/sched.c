@@ -234,6 +234,7 @@ static struct gmp_m *mcommoninit(void)
 			  "threads blocked in system calls", gmp_sched.cfg.maxthreads);
 	}
 	m->id = gmp_sched.mcount++;
+	atomic_store(&gmp_sched.mbyid[m->id], m);
 	m->fastrand = 0x9E3779B97F4A7C15ULL * (uint64_t)(m->id + 1);
 	m->alllink = gmp_sched.allm;
 	gmp_sched.allm = m;
@@ -899,6 +900,7 @@ struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
 	gmp_casgstatus(g, GMP_G_DEAD, GMP_G_RUNNING);
 	gmp_sigmask(SIG_SETMASK, NULL, (sigset_t *)&g->sigmask);
 	m->sigmask = g->sigmask;
+	gmp_m_setsigmask(m, g->sigmask); /* SIGURG, if inherited blocked, is the runtime's */
 	atomic_store(&gmp_sched.idlesigmask, g->sigmask);
 	atomic_store(&g->sigpend, 0);
 	atomic_store(&g->sigqueued, 0);
@@ -1024,6 +1026,9 @@ void gmp_runtime_init(const struct gmp_config *cfg)
 	gmp_sched.nprocs = n;
 	gmp_sched.allp = gmp_persistentalloc(sizeof(struct gmp_p *) * (size_t)n);
 	gmp_sched.mtid = gmp_persistentalloc(sizeof(pid_t) * (size_t)gmp_sched.cfg.maxthreads);
+	gmp_sched.mbyid = gmp_persistentalloc(sizeof(struct gmp_m *) * (size_t)gmp_sched.cfg.maxthreads);
+	if (gmp_sched.cfg.preempt_ms <= 0)
+		gmp_sched.cfg.preempt_ms = 10; /* a hand-made config without one */
 	for (int i = n - 1; i >= 0; i--) {
 		struct gmp_p *pp = gmp_persistentalloc(sizeof *pp);
 		pp->id = i;
@@ -1032,6 +1037,7 @@ void gmp_runtime_init(const struct gmp_config *cfg)
 		gmp_pidleput_locked(pp); /* no other thread yet */
 	}
 	atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
+	gmp_preempt_init();
 	atomic_store_explicit(&gmp_sched.inited, true, memory_order_release);
 	gmp_unlock(&initlock);
 }

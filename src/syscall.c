@@ -36,9 +36,11 @@ void gmp_entersyscall(void)
 	/* Hold it firmly first (the CAS sysmon's retake races with), then
 	 * publish SYSCALL with the P already unowned: whoever takes it from
 	 * SYSCALL may set pp->m at once. */
-	if (unlikely(pp == NULL ||
-		     !atomic_compare_exchange_strong_explicit(&pp->status, &st, GMP_P_RUNNING,
-							      memory_order_acquire, memory_order_relaxed))) {
+	bool held = pp != NULL && atomic_compare_exchange_strong(&pp->status, &st, GMP_P_RUNNING);
+	/* (seq_cst: the store half of the handshake with gmp_preempt_signal) */
+	if (unlikely(atomic_load(&m->urgsent) != 0))
+		gmp_preempt_drain(m);
+	if (unlikely(!held)) {
 		/* sysmon took the P while we ran unseen: nothing to hand over. */
 		m->p = NULL;
 		m->oldp = NULL;
@@ -115,14 +117,4 @@ void gmp_exitsyscall(void)
 	}
 	/* Our P was handed off: any idle P will do. */
 	exitsyscall_lost(m, g);
-}
-
-void gmp_preempt_check(void)
-{
-	struct gmp_m *m = gmp_getm();
-	if (m == NULL || m->p == NULL || m->locks != 0 || m->pheld != 0 ||
-	    !atomic_load_explicit(&m->p->preempt, memory_order_relaxed))
-		return;
-	atomic_store_explicit(&m->p->preempt, 0, memory_order_relaxed);
-	gmp_yield();
 }

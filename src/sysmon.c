@@ -3,10 +3,11 @@
  * the Ps.  It retakes Ps whose M is stuck in a system call -- announced
  * (entersyscall, syscall.c) or not (below) -- and polls the network when
  * nobody has for 10 ms (Go's rule, so that fd waiters are not starved by
- * Ps that never go idle).  Preemption requests join it with issue 6.
+ * Ps that never go idle), and asks Gs that have used up their time slice to
+ * yield (preempt_long; preempt.c signals them).
  *
  * Cadence (Go's): sleep 20 us while it finds work to do; after 50 idle
- * rounds double the sleep up to 10 ms.  When every P is idle there is nothing
+ * rounds double the sleep up to 10 ms (or half of GMP_PREEMPT_MS if less).  When every P is idle there is nothing
  * to watch, and it sleeps on a note until a G enters a system call
  * (gmp_sysmon_wake), so an idle process has no periodic wake-ups from it.
  *
@@ -40,6 +41,7 @@ struct sysmontick {
 	uint32_t schedtick;
 	uint32_t ptick;       /* schedtick when the G's slice began ... */
 	int64_t pwhen;        /* ... at this time */
+	int64_t psent;        /* preemption signal sent for this slice at, 0 not yet */
 	int64_t cpu;          /* M's thread CPU time at the last look, -1 none */
 };
 
@@ -85,24 +87,43 @@ static int64_t thread_cputime(pid_t tid)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Reads /proc/self/task/TID/NAME into buf (NUL-terminated); length or -1. */
+static long read_task_file(pid_t tid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%d/%s", (int)tid, name);
+	long fd = gmp_sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	if (fd < 0)
+		return -1;
+	long n = gmp_sys(SYS_read, fd, buf, size - 1, 0, 0, 0);
+	gmp_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	return n;
+}
+
 /* Is OS thread tid asleep in the kernel (state S or D), rather than
  * running or waiting for a CPU (R)?  Only asked once the CPU clock says it
  * has not run for a round: on an oversubscribed machine a runnable thread
  * may not run for a while either, and its P is better left alone. */
 static bool thread_sleeping(pid_t tid)
 {
-	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-	long fd = gmp_sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
-	if (fd < 0)
+	char buf[256];
+	if (read_task_file(tid, "stat", buf, sizeof buf) <= 0)
 		return false;
-	long n = gmp_sys(SYS_read, fd, buf, sizeof buf - 1, 0, 0, 0);
-	gmp_sys(SYS_close, fd, 0, 0, 0, 0, 0);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
 	const char *rp = strrchr(buf, ')'); /* the name may contain anything */
 	return rp && rp[1] == ' ' && (rp[2] == 'S' || rp[2] == 'D');
+}
+
+/* Is OS thread tid running outside any system call?  Its syscall file
+ * says "running" then (a thread blocked in a call shows the call). */
+static bool thread_in_user(pid_t tid)
+{
+	char buf[128];
+	if (read_task_file(tid, "syscall", buf, sizeof buf) <= 0)
+		return !thread_sleeping(tid); /* no /proc/.../syscall: the next best */
+	return strncmp(buf, "running", 7) == 0;
 }
 
 static bool p_has_work(struct gmp_p *pp)
@@ -136,18 +157,38 @@ static bool retake_user(struct gmp_p *pp, struct sysmontick *pd, uint32_t status
 	return true;
 }
 
-/* Go's forcePreemptNS: a G that has run 10 ms on its P is asked to yield
- * at its next preemption point (gmp_preempt_check). */
-static void preempt_long(struct gmp_p *pp, struct sysmontick *pd, int64_t now)
+/* Go's forcePreemptNS: a G that has run its time slice (GMP_PREEMPT_MS) on
+ * its P while other work waits (runnable Gs, an expired timer of the P)
+ * is asked to yield at its next preemption
+ * point; if it runs its own code on a CPU, its M also gets SIGURG
+ * (preempt.c), again every half slice until it yields. */
+static void preempt_long(struct gmp_p *pp, struct sysmontick *pd, int64_t now, uint32_t status)
 {
 	uint32_t t = atomic_load_explicit(&pp->schedtick, memory_order_relaxed);
 	if (t != pd->ptick) {
 		pd->ptick = t;
 		pd->pwhen = now;
-	} else if (pd->pwhen + 10 * 1000000 <= now &&
-		   (!gmp_runqempty(pp) || atomic_load(&gmp_sched.runqsize) != 0)) {
-		atomic_store_explicit(&pp->preempt, 1, memory_order_relaxed);
+		pd->psent = 0;
+		return;
 	}
+	int64_t slice = (int64_t)gmp_sched.cfg.preempt_ms * 1000000;
+	int64_t tw = atomic_load_explicit(&pp->timer0when, memory_order_relaxed);
+	if (pd->pwhen + slice > now ||
+	    (gmp_runqempty(pp) && atomic_load(&gmp_sched.runqsize) == 0 && (tw == 0 || tw > now)))
+		return; /* nothing waits for this P: its G may go on */
+	if (atomic_exchange_explicit(&pp->preempt, 1, memory_order_relaxed) == 0) {
+		int64_t z = 0;
+		atomic_compare_exchange_strong(&pp->preemptwhen, &z, now);
+		gmp_preempt_requested();
+	}
+	if (GMP_P_STATE(status) != GMP_P_USER || (pd->psent != 0 && pd->psent + slice / 2 > now))
+		return;
+	int mid = (int)(status >> 8);
+	pid_t tid = mid < gmp_sched.cfg.maxthreads ? atomic_load_explicit(&gmp_sched.mtid[mid], memory_order_relaxed) : 0;
+	if (tid == 0 || !thread_in_user(tid))
+		return; /* blocked in the kernel: retake_user's business */
+	pd->psent = now;
+	gmp_preempt_signal(pp, status);
 }
 
 static int retake(int64_t now)
@@ -158,7 +199,7 @@ static int retake(int64_t now)
 		struct sysmontick *pd = &ticks[i];
 		uint32_t status = atomic_load_explicit(&pp->status, memory_order_acquire);
 		if (gmp_p_busy(status))
-			preempt_long(pp, pd, now);
+			preempt_long(pp, pd, now, status);
 		if (GMP_P_STATE(status) == GMP_P_USER) {
 			n += retake_user(pp, pd, status);
 			continue;
@@ -201,13 +242,20 @@ static void *sysmon(void *arg)
 	(void)arg;
 	int idle = 0;
 	int64_t delay = 20;
+	/* Go's 10 ms at most -- or half a time slice, so that a G is asked to
+	 * yield within 1.5 slices of its start. */
+	int64_t maxdelay = (int64_t)gmp_sched.cfg.preempt_ms * 1000 / 2;
+	if (maxdelay > 10000)
+		maxdelay = 10000;
+	if (maxdelay < 20)
+		maxdelay = 20;
 	for (;;) {
 		if (idle == 0)
 			delay = 20;
 		else if (idle > 50)
 			delay *= 2;
-		if (delay > 10000)
-			delay = 10000;
+		if (delay > maxdelay)
+			delay = maxdelay;
 		usleep_raw(delay);
 		if (all_idle()) {
 			/* Nothing runs, so nothing can be stuck: sleep until woken. */

@@ -40,8 +40,14 @@
 #include <errno.h>
 #include <sys/syscall.h>
 
-static void sig_setmask(struct gmp_m *m, uint64_t mask)
+/* Give the OS thread of m the mask of a G (or of an idle M): all of it but
+ * the signals the runtime keeps (SIGURG, preempt.c), which the G's mask only
+ * defers.  m->sigmask is what the kernel has. */
+void gmp_m_setsigmask(struct gmp_m *m, uint64_t mask)
 {
+	mask &= ~gmp_sig_keep;
+	if (m->sigmask == mask)
+		return;
 	gmp_sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, 8, 0, 0);
 	m->sigmask = mask;
 }
@@ -92,17 +98,15 @@ void gmp_tls_load(struct gmp_g *g)
 	} else {
 		errno = g->errno_save;
 	}
-	if (unlikely(m->sigmask != g->sigmask))
-		sig_setmask(m, g->sigmask);
+	if (unlikely(m->sigmask != (g->sigmask & ~gmp_sig_keep)))
+		gmp_m_setsigmask(m, g->sigmask);
 	if (unlikely(atomic_load_explicit(&g->sigpend, memory_order_relaxed) != 0))
 		deliver_pending(m, g);
 }
 
 void gmp_sig_idle(struct gmp_m *m)
 {
-	uint64_t want = atomic_load_explicit(&gmp_sched.idlesigmask, memory_order_relaxed);
-	if (m->sigmask != want)
-		sig_setmask(m, want);
+	gmp_m_setsigmask(m, atomic_load_explicit(&gmp_sched.idlesigmask, memory_order_relaxed));
 }
 
 void gmp_g_setsigmask(struct gmp_g *g, uint64_t mask)
@@ -117,8 +121,7 @@ void gmp_g_setsigmask(struct gmp_g *g, uint64_t mask)
 		return;
 	}
 	m->locks++;
-	if (m->sigmask != mask)
-		sig_setmask(m, mask);
+	gmp_m_setsigmask(m, mask);
 	deliver_pending(m, g);
 	m->locks--;
 }

@@ -24,6 +24,10 @@
 #define GMP_CTX_FPUCW 68
 #define GMP_CTX_SIZE  72
 
+/* Offset of gmp_m.asyncpc (runtime.h checks it): the PC an asynchronously
+ * preempted G resumes at, read by gmp_asyncpreempt (preempt.S). */
+#define GMP_M_ASYNCPC 0
+
 /* Default control state for a new G: all FP exceptions masked, round to
  * nearest (the values the kernel gives a new process). */
 #define GMP_MXCSR_DEFAULT 0x1f80

@@ -24,6 +24,9 @@
 # reported SKIP with the reason, and counted as skipped -- never as passed.
 # A source may have several such lines.
 #
+# A line `/* env: NAME=VALUE ... */` sets those variables for its runs (all
+# configurations, native too).
+#
 # A line `/* shim-max-os-threads: N */` in a source caps the OS threads the
 # shim may use for it: in shim mode, once BUILD_DIR/.shim-pthreads exists
 # (created by the build of the pthread interposition layer), the program
@@ -179,6 +182,8 @@ for cfg in "${configs[@]}"; do
 		fi
 
 		envs=(PROGS_LIBDIR="$out")
+		read -r -a progenv < <(sed -n 's|^/\* env: *\(.*[^ ]\) *\*/.*$|\1|p' "$src" | head -n 1)
+		envs+=("${progenv[@]}")
 		case $cfg in
 		shim/P1) envs+=(LD_PRELOAD="$lib" GMP_MAXPROCS=1) ;;
 		shim/P2) envs+=(LD_PRELOAD="$lib" GMP_MAXPROCS=2) ;;
