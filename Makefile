@@ -120,11 +120,15 @@ bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 	@bench/run_pthread.sh $(BUILD)
 	@bench/run_echo.sh $(BUILD)
+	@bench/run_preempt.sh $(BUILD)
 
 # Long runs: the unit storms at full size, then the I/O conformance programs
 # under the shim STRESS_ROUNDS times (default 10), where rare interleavings
 # of the poller, sysmon's retakes and close() show up.
 STRESS_ROUNDS ?= 10
+# The preemption storm and the malloc/stdio program run this long (seconds),
+# in each configuration.
+STRESS_PREEMPT_SECONDS ?= 30
 STRESS_PROGS := io_echo_server io_epoll_workers io_pipes io_poll io_sockets \
 	io_close_blocked io_raw_syscall io_signals_eintr io_kill_eintr cancel_syscalls
 stress: deps-test all $(UNIT_BIN)
@@ -134,6 +138,10 @@ stress: deps-test all $(UNIT_BIN)
 		echo "stress: round $$i of $(STRESS_ROUNDS): $$(echo "$$out" | tail -n 1)"; \
 		echo "$$out" | tail -n 1 | grep -q ' 0 failed' || { echo "$$out" | grep -E '^FAIL|err\|'; exit 1; }; \
 	done
+	@out=$$(PREEMPT_STORM_SECONDS=$(STRESS_PREEMPT_SECONDS) PREEMPT_MALLOC_SECONDS=$(STRESS_PREEMPT_SECONDS) \
+		PROGS_TIMEOUT=$$(($(STRESS_PREEMPT_SECONDS) + 90)) tests/progs/run.sh $(BUILD) shim preempt_storm preempt_malloc); \
+		echo "stress: preemption storm and malloc, $(STRESS_PREEMPT_SECONDS) s each: $$(echo "$$out" | tail -n 1)"; \
+		echo "$$out" | tail -n 1 | grep -q ' 0 failed' || { echo "$$out" | grep -E '^FAIL|err\|'; exit 1; }
 
 # Sanitizer variants of the runtime unit tests, each in its own build dir.
 asan:

@@ -67,6 +67,7 @@ void gmp_fork_child(void)
 		atomic_store(&gmp_sched.mtid[0], self->tid);
 		atomic_store(&gmp_sched.mbyid[0], self);
 		atomic_store(&self->urgsent, 0);
+		atomic_store(&self->urgprog, 0);
 		if (mine && GMP_P_STATE(atomic_load(&mine->status)) == GMP_P_USER)
 			atomic_store(&mine->status, GMP_P_USER_OF(self));
 		gmp_sched.allm = self;

@@ -312,10 +312,30 @@ static void urg_handler(int sig, siginfo_t *si, void *ucv)
 {
 	bool ours = si->si_code == SI_QUEUE && si->si_pid == mypid && si->si_value.sival_ptr == (void *)&cookie;
 	struct gmp_m *m = gmp_getm();
-	if (ours && m)
+	/* A SIGURG of the program's that the runtime raised here may have
+	 * merged with ours (one standard signal pends at a time): it is owed. */
+	bool owed = m && atomic_load_explicit(&m->urgprog, memory_order_relaxed) != 0 &&
+		    atomic_exchange(&m->urgprog, 0) != 0;
+	if (ours && m) {
 		atomic_store(&m->urgsent, 0);
-	if (!ours) {
+		/* Signals sent to the G running here (gmp_preempt_kick): raise
+		 * them now, to run as soon as this handler returns -- unless the
+		 * G is inside the runtime, which delivers them at its switch. */
+		struct gmp_g *g = m->curg;
+		if (g && m->locks == 0 && m->pheld == 0 && m->syscalldepth == 0 &&
+		    (atomic_load(&g->sigpend) & ~g->sigmask) != 0)
+			gmp_sig_deliver(m, g);
+	}
+	if (!ours || owed) {
 		void (*fwd)(int, siginfo_t *, void *) = atomic_load(&forward);
+		siginfo_t tk;
+		if (ours) { /* the program's was absorbed: it came from a thread */
+			memset(&tk, 0, sizeof tk);
+			tk.si_signo = SIGURG;
+			tk.si_code = SI_TKILL;
+			tk.si_pid = mypid;
+			si = &tk;
+		}
 		if (fwd)
 			fwd(sig, si, ucv);
 	}
@@ -347,36 +367,60 @@ int gmp_preempt_sigaction(void (*fwd)(int, siginfo_t *, void *), unsigned long f
 	return install(flags, k);
 }
 
+/*
+ * Sends the runtime's SIGURG to m, whose P pp was seen in state want (USER,
+ * tagged with m).  Dekker with entersyscall: it moves the P out of USER,
+ * then reads urgsent; we publish urgsent, then read the P.  Either we see
+ * the G gone into the runtime (no signal), or it sees ours coming and lets
+ * it land before it blocks in the kernel.  Senders (sysmon, gmp_preempt_kick)
+ * take turns, so urgsent describes one signal at a time.
+ */
+static gmp_mutex sendlock;
+
+static bool send_urg(struct gmp_m *m, struct gmp_p *pp, uint32_t want)
+{
+	bool sent = false;
+	gmp_lock(&sendlock);
+	atomic_store(&m->urgsent, 1);
+	if (atomic_load(&pp->status) == want) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		si.si_signo = SIGURG;
+		si.si_code = SI_QUEUE;
+		si.si_pid = mypid;
+		si.si_value.sival_ptr = (void *)&cookie;
+		sent = gmp_sys(SYS_rt_tgsigqueueinfo, mypid, m->tid, SIGURG, &si, 0, 0) == 0;
+	}
+	if (sent) {
+		uint32_t one = 1;
+		atomic_compare_exchange_strong(&m->urgsent, &one, 2);
+		atomic_fetch_add_explicit(&st.signals, 1, memory_order_relaxed);
+	} else {
+		atomic_store(&m->urgsent, 0);
+	}
+	gmp_unlock(&sendlock);
+	return sent;
+}
+
 void gmp_preempt_signal(struct gmp_p *pp, uint32_t st_seen)
 {
 	if (!asyncon || GMP_P_STATE(st_seen) != GMP_P_USER)
 		return;
 	int mid = (int)(st_seen >> 8);
 	struct gmp_m *m = mid < gmp_sched.cfg.maxthreads ? atomic_load(&gmp_sched.mbyid[mid]) : NULL;
-	if (m == NULL)
+	if (m)
+		send_urg(m, pp, st_seen);
+}
+
+void gmp_preempt_kick(struct gmp_g *g)
+{
+	if (!asyncon)
 		return;
-	/* Dekker with entersyscall: it moves the P out of USER, then reads
-	 * urgsent; we publish urgsent, then read the P.  Either we see the G
-	 * gone into the runtime (no signal), or it sees ours coming (and lets
-	 * it land before it blocks in the kernel). */
-	atomic_store(&m->urgsent, 1);
-	if (atomic_load(&pp->status) != st_seen) {
-		atomic_store(&m->urgsent, 0);
-		return;
-	}
-	siginfo_t si;
-	memset(&si, 0, sizeof si);
-	si.si_signo = SIGURG;
-	si.si_code = SI_QUEUE;
-	si.si_pid = mypid;
-	si.si_value.sival_ptr = (void *)&cookie;
-	if (gmp_sys(SYS_rt_tgsigqueueinfo, mypid, m->tid, SIGURG, &si, 0, 0) != 0) {
-		atomic_store(&m->urgsent, 0);
-		return;
-	}
-	uint32_t one = 1;
-	atomic_compare_exchange_strong(&m->urgsent, &one, 2);
-	atomic_fetch_add_explicit(&st.signals, 1, memory_order_relaxed);
+	struct gmp_m *m = g->m; /* may be stale: Ms are never freed, and the
+				 * handler only acts for the G it finds there */
+	struct gmp_p *pp = m ? m->p : NULL;
+	if (pp && atomic_load(&pp->status) == GMP_P_USER_OF(m))
+		send_urg(m, pp, GMP_P_USER_OF(m));
 }
 
 void gmp_preempt_drain(struct gmp_m *m)

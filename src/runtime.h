@@ -293,6 +293,9 @@ struct gmp_m {
 	/* Preemption signal handshake with sysmon (preempt.c): 0 none, 1 being
 	 * sent, 2 sent and not yet taken. */
 	_Atomic uint32_t urgsent;
+	/* The program's own SIGURGs raised on this M by the runtime (tls.c)
+	 * and not yet handed to its handler. */
+	_Atomic uint32_t urgprog;
 	int id;
 	pid_t tid;
 	struct gmp_g *curg;        /* G running on this M (NULL on g0); own M only */
@@ -452,6 +455,9 @@ void gmp_tls_load(struct gmp_g *g);   /* G about to run on the current M */
  * main thread's mask), so a process-directed signal the program blocks in
  * its threads is not taken by an idle OS thread. */
 void gmp_sig_idle(struct gmp_m *m);
+/* Raise on m's OS thread the signals pending for g (running there) that it
+ * does not block.  Async-signal-safe. */
+void gmp_sig_deliver(struct gmp_m *m, struct gmp_g *g);
 /* Set m's OS thread mask to a G's mask minus gmp_sig_keep (if it differs). */
 void gmp_m_setsigmask(struct gmp_m *m, uint64_t mask);
 /* Every signal but glibc's internal SIGCANCEL (32) and SIGSETXID (33):
@@ -471,6 +477,9 @@ extern uint64_t gmp_sig_keep;
 /* Ask the G running on pp (a busy P seen with status st) to yield at once:
  * signal its M if it runs its own code on a CPU.  sysmon only. */
 void gmp_preempt_signal(struct gmp_p *pp, uint32_t st);
+/* A signal was sent to g, which runs on another M with it unblocked: ask
+ * that M (the runtime's SIGURG) to raise it at once. */
+void gmp_preempt_kick(struct gmp_g *g);
 /* Counts a request sysmon made (statistics). */
 void gmp_preempt_requested(void);
 /* entersyscall, P out of USER: let a preemption signal already on its way

@@ -61,6 +61,8 @@ static void deliver_pending(struct gmp_m *m, struct gmp_g *g)
 		uint64_t bit = 1ULL << (sig - 1);
 		atomic_fetch_and(&g->sigpend, ~bit);
 		atomic_fetch_or(&g->sigdelivered, bit);
+		if (bit & gmp_sig_keep)
+			atomic_fetch_add(&m->urgprog, 1); /* may merge with the runtime's (preempt.c) */
 		long pid = gmp_sys(SYS_getpid, 0, 0, 0, 0, 0, 0);
 		if (atomic_fetch_and(&g->sigqueued, ~bit) & bit) {
 			siginfo_t si = { 0 };
@@ -74,6 +76,11 @@ static void deliver_pending(struct gmp_m *m, struct gmp_g *g)
 			gmp_sys(SYS_tgkill, pid, m->tid, sig, 0, 0, 0);
 		}
 	}
+}
+
+void gmp_sig_deliver(struct gmp_m *m, struct gmp_g *g)
+{
+	deliver_pending(m, g);
 }
 
 void gmp_tls_save(struct gmp_g *g)
@@ -160,10 +167,16 @@ void gmp_g_signal(struct gmp_g *g, int sig)
 		gmp_sys(SYS_tgkill, gmp_sys(SYS_getpid, 0, 0, 0, 0, 0, 0), m->tid, sig, 0, 0, 0);
 		return;
 	}
-	/* Blocked: it stays pending for g.  A G running on another M gets it at
-	 * its next switch-in (preemption will make that prompt). */
-	if (!(g->sigmask & bit) && atomic_load(&g->status) == GMP_G_WAITING)
-		gmp_g_interrupt(g);
+	/* It stays pending for g.  A waiting G is interrupted; one running on
+	 * another M is sent the runtime's SIGURG, whose handler raises it there
+	 * (preempt.c) -- or it gets it at its next switch-in. */
+	if (!(g->sigmask & bit)) {
+		uint32_t st = atomic_load(&g->status);
+		if (st == GMP_G_WAITING)
+			gmp_g_interrupt(g);
+		else if (st == GMP_G_RUNNING)
+			gmp_preempt_kick(g);
+	}
 }
 
 void gmp_sigwait_begin(struct gmp_g *g, uint64_t set)
