@@ -527,4 +527,5 @@ bool gmp_preempt_async(void)
 void gmp_preempt_forkchild(void)
 {
 	mypid = (pid_t)gmp_sys(SYS_getpid, 0, 0, 0, 0, 0, 0);
+	sendlock = (gmp_mutex){ 0 }; /* sysmon may have held it; it is gone */
 }
