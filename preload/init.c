@@ -6,6 +6,7 @@
 #include "shim.h"
 
 void shim_threads_init(void);
+void shim_sigurg_init(void);
 
 #ifndef GMP_VERSION
 #define GMP_VERSION "0.1.0"
@@ -26,5 +27,6 @@ GMP_EXPORT const char *gmpthread_version(void)
 __attribute__((constructor(101))) static void gmp_preload_init(void)
 {
 	gmp_runtime_init(NULL);
+	shim_sigurg_init();
 	shim_threads_init();
 }

@@ -305,6 +305,24 @@ static int urg_sigaction(const struct sigaction *act, struct sigaction *old)
 	return 0;
 }
 
+/* At load, once the runtime owns SIGURG: a handler the program (or another
+ * preloaded library) installed before that is kept as the program's view. */
+void shim_sigurg_init(void)
+{
+	void *fn = atomic_load(&handlers[SIGURG].fn);
+	if (!gmp_preempt_async() || fn == NULL)
+		return;
+	struct sigaction a;
+	memset(&a, 0, sizeof a);
+	a.sa_flags = atomic_load(&handlers[SIGURG].flags);
+	if (a.sa_flags & SA_SIGINFO)
+		a.sa_sigaction = (void (*)(int, siginfo_t *, void *))fn;
+	else
+		a.sa_handler = (void (*)(int))fn;
+	sigemptyset(&a.sa_mask);
+	urg_sigaction(&a, NULL);
+}
+
 GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	if (sig <= 0 || sig > 64 || (SIGBIT(sig) & RESERVED)) {
