@@ -445,11 +445,7 @@ int main(void)
 	test_begin();
 	snprintf(fifo_path, sizeof fifo_path, "/tmp/io_blocking_calls.%d.fifo", (int)getpid());
 	atexit(cleanup);
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_alarm;
-	sigemptyset(&sa.sa_mask);
-	CHECK_OK(sigaction(SIGALRM, &sa, NULL));
+	install_handler(SIGALRM, on_alarm, 0);
 	long *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(shared != MAP_FAILED, "mmap failed: %s", strerror(errno));
 	work = shared;

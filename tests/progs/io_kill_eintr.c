@@ -67,12 +67,7 @@ int main(void)
 	test_begin();
 	main_thread = pthread_self();
 
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_term;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; /* no SA_RESTART: accept must fail with EINTR */
-	CHECK_OK(sigaction(SIGTERM, &sa, NULL));
+	install_handler(SIGTERM, on_term, 0); /* no SA_RESTART: accept must fail with EINTR */
 	struct sigaction back;
 	CHECK_OK(sigaction(SIGTERM, NULL, &back));
 	CHECK(back.sa_handler == on_term && !(back.sa_flags & SA_RESTART) && !(back.sa_flags & SA_SIGINFO),

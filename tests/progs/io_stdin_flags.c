@@ -249,11 +249,7 @@ int main(int argc, char **argv)
 		return child_main();
 	test_begin();
 	atexit(kill_child);
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_alarm;
-	sigemptyset(&sa.sa_mask);
-	CHECK_OK(sigaction(SIGALRM, &sa, NULL));
+	install_handler(SIGALRM, on_alarm, 0);
 	own_std_fds();
 	child_process();
 	return test_pass();
