@@ -277,14 +277,19 @@ static uintptr_t stack_need(void)
 	return 128 + 8 + 16 * 8 + 64 + gmp_xsave_size + 4096;
 }
 
+/* The G current on m runs its own code: m is not inside the runtime. */
+static bool m_in_user_code(struct gmp_m *m)
+{
+	return m->locks == 0 && m->pheld == 0 && m->syscalldepth == 0;
+}
+
 static void try_async(struct gmp_m *m, ucontext_t *uc)
 {
 	struct gmp_p *pp = m->p;
 	struct gmp_g *g = m->curg;
 	if (g == NULL || pp == NULL || !atomic_load_explicit(&pp->preempt, memory_order_relaxed))
 		return;
-	if (m->locks != 0 || m->pheld != 0 || m->syscalldepth != 0 ||
-	    atomic_load_explicit(&pp->status, memory_order_relaxed) != GMP_P_USER_OF(m)) {
+	if (!m_in_user_code(m) || atomic_load_explicit(&pp->status, memory_order_relaxed) != GMP_P_USER_OF(m)) {
 		atomic_fetch_add_explicit(&st.refused_runtime, 1, memory_order_relaxed);
 		return;
 	}
@@ -322,8 +327,7 @@ static void urg_handler(int sig, siginfo_t *si, void *ucv)
 		 * them now, to run as soon as this handler returns -- unless the
 		 * G is inside the runtime, which delivers them at its switch. */
 		struct gmp_g *g = m->curg;
-		if (g && m->locks == 0 && m->pheld == 0 && m->syscalldepth == 0 &&
-		    (atomic_load(&g->sigpend) & ~g->sigmask) != 0)
+		if (g && m_in_user_code(m) && (atomic_load(&g->sigpend) & ~g->sigmask) != 0)
 			gmp_sig_deliver(m, g);
 	}
 	if (!ours || owed) {

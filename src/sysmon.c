@@ -177,8 +177,9 @@ static void preempt_long(struct gmp_p *pp, struct sysmontick *pd, int64_t now, u
 	    (gmp_runqempty(pp) && atomic_load(&gmp_sched.runqsize) == 0 && (tw == 0 || tw > now)))
 		return; /* nothing waits for this P: its G may go on */
 	if (atomic_exchange_explicit(&pp->preempt, 1, memory_order_relaxed) == 0) {
-		int64_t z = 0;
-		atomic_compare_exchange_strong(&pp->preemptwhen, &z, now);
+		/* (a request the G answered by parking left its time behind:
+		 * gmp_execute clears only the flag) */
+		atomic_store_explicit(&pp->preemptwhen, now, memory_order_relaxed);
 		gmp_preempt_requested();
 	}
 	if (GMP_P_STATE(status) != GMP_P_USER || (pd->psent != 0 && pd->psent + slice / 2 > now))

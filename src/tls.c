@@ -53,7 +53,7 @@ void gmp_m_setsigmask(struct gmp_m *m, uint64_t mask)
 }
 
 /* Raise on this OS thread the pending signals g no longer blocks. */
-static void deliver_pending(struct gmp_m *m, struct gmp_g *g)
+void gmp_sig_deliver(struct gmp_m *m, struct gmp_g *g)
 {
 	uint64_t want;
 	while ((want = atomic_load(&g->sigpend) & ~g->sigmask) != 0) {
@@ -76,11 +76,6 @@ static void deliver_pending(struct gmp_m *m, struct gmp_g *g)
 			gmp_sys(SYS_tgkill, pid, m->tid, sig, 0, 0, 0);
 		}
 	}
-}
-
-void gmp_sig_deliver(struct gmp_m *m, struct gmp_g *g)
-{
-	deliver_pending(m, g);
 }
 
 void gmp_tls_save(struct gmp_g *g)
@@ -108,7 +103,7 @@ void gmp_tls_load(struct gmp_g *g)
 	if (unlikely(m->sigmask != (g->sigmask & ~gmp_sig_keep)))
 		gmp_m_setsigmask(m, g->sigmask);
 	if (unlikely(atomic_load_explicit(&g->sigpend, memory_order_relaxed) != 0))
-		deliver_pending(m, g);
+		gmp_sig_deliver(m, g);
 }
 
 void gmp_sig_idle(struct gmp_m *m)
@@ -129,7 +124,7 @@ void gmp_g_setsigmask(struct gmp_g *g, uint64_t mask)
 	}
 	m->locks++;
 	gmp_m_setsigmask(m, mask);
-	deliver_pending(m, g);
+	gmp_sig_deliver(m, g);
 	m->locks--;
 }
 
@@ -153,7 +148,7 @@ void gmp_g_signal(struct gmp_g *g, int sig)
 	struct gmp_m *self = gmp_getm();
 	if (self && self->curg == g) {
 		self->locks++;
-		deliver_pending(self, g);
+		gmp_sig_deliver(self, g);
 		self->locks--;
 		return;
 	}
