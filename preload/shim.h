@@ -48,6 +48,7 @@ struct shim_thread {
 	/* Written at creation, read by anyone holding a valid handle. */
 	uint32_t idx, gen;
 	struct gmp_g *g;
+	uint64_t goid;               /* g's id while it is this thread's (set by the thread) */
 	void *(*start)(void *);
 	void *arg;
 	bool foreign, ismain;

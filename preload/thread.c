@@ -300,6 +300,7 @@ static void thread_entry(void *arg)
 	struct shim_thread *t = arg;
 	/* It may run before gmp_spawn has returned to its creator. */
 	__atomic_store_n(&t->g, gmp_getm()->curg, __ATOMIC_RELEASE);
+	t->goid = t->g->goid;
 	t->result = t->start(t->arg);
 	thread_finish(t);
 }
@@ -520,6 +521,14 @@ static int join(pthread_t th, void **ret, int64_t deadline, bool try)
 			return ETIMEDOUT;
 		}
 		fl = atomic_load(&t->flags);
+	}
+	/* The program may unmap a stack it supplied once join returns (as
+	 * with glibc, whose threads are off it by then): wait until the thread
+	 * has left it -- its G dead, or already running someone else. */
+	if (t->userstack) {
+		struct gmp_g *g = t->g;
+		while (g->goid == t->goid && atomic_load(&g->status) != GMP_G_DEAD)
+			gmp_yield();
 	}
 	if (ret)
 		*ret = t->result;
@@ -828,6 +837,9 @@ GMP_EXPORT int pthread_setname_np(pthread_t th, const char *name)
 	if (t->foreign)
 		return REAL(pthread_setname_np)(REAL(pthread_self)(), name);
 	memcpy(t->name, name, n + 1);
+	GMP_TRACE(GMP_EV_NAME, 0, 0); /* (cheap test first; the name is recorded below) */
+	if (unlikely(gmp_tracing))
+		gmp_trace_name(t->g->goid, name);
 	return 0;
 }
 
