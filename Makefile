@@ -61,6 +61,10 @@ $(BUILD)/obj/%.o: %.S $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -c $< -o $@
 
+# Build dependencies (libunwind-dev) are checked, or installed as root,
+# before the first object is compiled.
+$(RT_OBJ) $(PRE_OBJ): | deps
+
 $(RTLIB): $(RT_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

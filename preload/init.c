@@ -7,6 +7,7 @@
 
 void shim_threads_init(void);
 void shim_sigurg_init(void);
+void shim_debug_init(void);
 
 #ifndef GMP_VERSION
 #define GMP_VERSION "0.1.0"
@@ -27,6 +28,12 @@ GMP_EXPORT const char *gmpthread_version(void)
 __attribute__((constructor(101))) static void gmp_preload_init(void)
 {
 	gmp_runtime_init(NULL);
+	shim_debug_init();
 	shim_sigurg_init();
 	shim_threads_init();
+	/* The dump signal and fatal signals, on an alternate stack of M0 (the
+	 * main thread is M0 now). */
+	gmp_crash_init();
+	if (gmp_sched.cfg.schedtrace_ms)
+		gmp_sysmon_start(); /* it prints the lines, even before a thread starts */
 }

@@ -60,7 +60,7 @@ int shim_fd_wait(struct shim_fd *r, bool write, uint32_t seq, int64_t deadline, 
  * RUNNING; it may only block its OS thread). */
 static inline bool shim_may_park(void)
 {
-	return gmp_runtime_inited() && !gmp_in_syscall();
+	return gmp_runtime_inited() && !gmp_in_syscall() && !gmp_in_runtime();
 }
 
 /* A raw result (-errno on failure) as libc returns it: -1 and errno. */

@@ -109,7 +109,7 @@ static long wait_fds(const int *fds, int n, int64_t deadline, long (*check)(void
 	long res = check(arg);
 	bool intr = false;
 	if (res == 0) {
-		int w = gmp_futex_wait_intr(&word, 0, deadline, GMP_WAIT_IO, fds);
+		int w = gmp_futex_wait_intr(&word, 0, deadline, GMP_WAIT_POLL, (void *)(uintptr_t)n);
 		if (w == -ETIMEDOUT)
 			res = w;
 		intr = w == -EINTR;

@@ -99,6 +99,10 @@ void shim_testcancel(struct shim_thread *t);
 /* pthread_exit: unwind the calling thread with result r. */
 GMP_NORETURN void shim_exit(struct shim_thread *t, void *r);
 
+/* The program has a handler for a signal that can come from outside the
+ * thread (a deadlock cannot be declared: the handler might wake one). */
+bool shim_sig_wakeable(void);
+
 /* Used by the fork child: the caller is now the only thread. */
 void shim_threads_forkchild(struct shim_thread *self);
 

@@ -323,6 +323,25 @@ void shim_sigurg_init(void)
 	urg_sigaction(&a, NULL);
 }
 
+bool shim_sig_wakeable(void)
+{
+	/* Faults and SIGPIPE/SIGXFSZ are raised by the thread's own action. */
+	const uint64_t own = SIGBIT(SIGSEGV) | SIGBIT(SIGBUS) | SIGBIT(SIGILL) | SIGBIT(SIGFPE) |
+			     SIGBIT(SIGTRAP) | SIGBIT(SIGSYS) | SIGBIT(SIGPIPE) | SIGBIT(SIGXFSZ);
+	for (int sig = 1; sig <= 64; sig++)
+		if (!(own & SIGBIT(sig)) && atomic_load(&handlers[sig].fn) != NULL)
+			return true;
+	return false;
+}
+
+/* The program's view of a signal whose kernel handler is the runtime's
+ * (src/crash.c): SIG_DFL. */
+static void dfl_view(struct sigaction *old)
+{
+	memset(old, 0, sizeof *old);
+	old->sa_handler = SIG_DFL;
+}
+
 GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	if (sig <= 0 || sig > 64 || (SIGBIT(sig) & RESERVED)) {
@@ -331,6 +350,22 @@ GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 	}
 	if (sig == SIGURG && gmp_preempt_async())
 		return urg_sigaction(act, old);
+	bool crash_old = gmp_crash_owns(sig);
+	if (act && act->sa_handler == SIG_DFL && gmp_crash_handles(sig)) {
+		/* Back to "default": the runtime's report, then the default. */
+		struct sigaction prev;
+		if (old && !crash_old)
+			sigaction(sig, NULL, &prev);
+		atomic_store(&handlers[sig].fn, NULL);
+		gmp_crash_default(sig);
+		if (old) {
+			if (crash_old)
+				dfl_view(old);
+			else
+				*old = prev;
+		}
+		return 0;
+	}
 	void *prevfn = atomic_load(&handlers[sig].fn);
 	int prevflags = atomic_load(&handlers[sig].flags);
 	struct sigaction k, kold;
@@ -356,7 +391,11 @@ GMP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction 
 	}
 	if (act && !wrap)
 		atomic_store(&handlers[sig].fn, NULL);
-	if (old) {
+	if (act)
+		gmp_crash_released(sig);
+	if (old && crash_old) {
+		dfl_view(old);
+	} else if (old) {
 		*old = kold;
 		if (kold.sa_sigaction == wrapper) { /* the program's own, as it set it */
 			old->sa_flags = prevflags;

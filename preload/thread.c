@@ -527,7 +527,7 @@ static int join(pthread_t th, void **ret, int64_t deadline, bool try)
 	 * has left it -- its G dead, or already running someone else. */
 	if (t->userstack) {
 		struct gmp_g *g = t->g;
-		while (g->goid == t->goid && atomic_load(&g->status) != GMP_G_DEAD)
+		while (g->goid == t->goid && gmp_readgstatus(g) != GMP_G_DEAD)
 			gmp_yield();
 	}
 	if (ret)
@@ -659,7 +659,7 @@ GMP_EXPORT int pthread_cancel(pthread_t th)
 	if ((old & (C_PENDING | C_DISABLED | C_ACTING)) == 0 && !(atomic_load(&t->flags) & T_EXITED)) {
 		gmp_g_interrupt(t->g);
 		struct gmp_m *m = t->g->m;
-		if (atomic_load(&t->g->status) == GMP_G_SYSCALL && m)
+		if (gmp_readgstatus(t->g) == GMP_G_SYSCALL && m)
 			gmp_sys(SYS_tgkill, getpid(), m->tid, SIGCANCEL, 0, 0, 0);
 	}
 	return 0;

@@ -6,6 +6,7 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -93,18 +94,42 @@ void gmp_config_from_env(struct gmp_config *cfg)
 	cfg->preempt_ms = (int)env_int("GMP_PREEMPT_MS", 10, 1, 60000);
 	cfg->asyncpreempt = env_int("GMP_ASYNCPREEMPT", 1, 0, 1) != 0;
 	cfg->debug_preempt = false;
+	cfg->schedtrace_ms = 0;
+	cfg->scheddetail = false;
 	const char *d = getenv("GMP_DEBUG");
 	if (d && *d) {
 		/* A comma-separated list; unknown words are reported. */
 		char buf[256];
 		snprintf(buf, sizeof buf, "%s", d);
 		for (char *save, *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+			unsigned long long v;
 			if (strcmp(w, "preempt") == 0)
 				cfg->debug_preempt = true;
-			else
-				gmp_printerr("GMP_DEBUG: unknown item '%s' (known: preempt)", w);
+			else if (strncmp(w, "schedtrace=", 11) == 0 && parse_size(w + 11, &v) && v >= 1 && v <= 3600000)
+				cfg->schedtrace_ms = (int)v;
+			else if (strcmp(w, "scheddetail=1") == 0 || strcmp(w, "scheddetail") == 0)
+				cfg->scheddetail = true;
+			else if (strcmp(w, "scheddetail=0") != 0)
+				gmp_printerr("GMP_DEBUG: unknown or malformed item '%s' (known: preempt, "
+					     "schedtrace=MS with MS in [1, 3600000], scheddetail=1)", w);
 		}
 	}
+	cfg->dumpsig = SIGQUIT;
+	const char *ds = getenv("GMP_DUMP_SIGNAL");
+	if (ds && *ds) {
+		int sig = gmp_sig_number(ds);
+		if (sig < 0 || sig == SIGURG)
+			gmp_printerr("GMP_DUMP_SIGNAL=%s is not a signal name or number the runtime can use "
+				     "(or 'none'); using SIGQUIT", ds);
+		else
+			cfg->dumpsig = sig;
+	}
+	const char *df = getenv("GMP_DUMP_FILE");
+	cfg->dumpfile = df && *df ? df : NULL;
+	cfg->deadlock = env_int("GMP_DEADLOCK", 1, 0, 1) != 0;
+	const char *tr = getenv("GMP_TRACE");
+	cfg->trace = tr && *tr ? tr : NULL;
+	cfg->tracebuf = (int)env_int("GMP_TRACE_BUF", 262144, 1024, 1 << 26);
 	cfg->tls = GMP_TLS_PERG;
 	const char *t = getenv("GMP_TLS");
 	if (t && *t) {

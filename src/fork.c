@@ -111,6 +111,7 @@ void gmp_fork_child(void)
 
 	gmp_sysmon_forkchild();
 	gmp_preempt_forkchild();
+	gmp_trace_forkchild();
 	gmp_netpoll_forkchild();
 	fork_unlock();
 	gmp_tls_fork_child(self ? self->curg : NULL);

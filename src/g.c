@@ -33,6 +33,14 @@ bool gmp_casgstatus(struct gmp_g *g, uint32_t from, uint32_t to)
 	if (likely(atomic_compare_exchange_strong_explicit(&g->status, &old, to, memory_order_acq_rel,
 							   memory_order_acquire)))
 		return true;
+	/* A dump is reading the G's stack (GMP_G_SCAN): wait for it. */
+	while (old == (from | GMP_G_SCAN)) {
+		gmp_cpu_relax();
+		old = from;
+		if (atomic_compare_exchange_weak_explicit(&g->status, &old, to, memory_order_acq_rel,
+							  memory_order_acquire))
+			return true;
+	}
 	gmp_fatal("casgstatus: G%llu is %s, expected %s -> %s", (unsigned long long)g->goid,
 		  gmp_gstatus_str(old), gmp_gstatus_str(from), gmp_gstatus_str(to));
 }

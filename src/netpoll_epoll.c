@@ -202,7 +202,8 @@ int gmp_pd_wait(struct gmp_pd *pd, bool write, uint32_t seq, int64_t deadline)
 	atomic_fetch_add(&pd->nwait, 1);
 	atomic_thread_fence(memory_order_seq_cst);
 	gmp_netpoll_waiters(1);
-	int r = gmp_futex_wait_intr(w, seq, deadline, GMP_WAIT_IO, pd);
+	/* (the object for dumps: the pd, its low bit telling the side) */
+	int r = gmp_futex_wait_intr(w, seq, deadline, GMP_WAIT_IO, (const char *)pd + write);
 	gmp_netpoll_waiters(-1);
 	atomic_fetch_sub(&pd->nwait, 1);
 	return r;

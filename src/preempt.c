@@ -322,6 +322,9 @@ static void urg_handler(int sig, siginfo_t *si, void *ucv)
 	bool owed = m && atomic_load_explicit(&m->urgprog, memory_order_relaxed) != 0 &&
 		    atomic_exchange(&m->urgprog, 0) != 0;
 	if (ours && m) {
+		if (unlikely(atomic_load_explicit(&m->dumpreq, memory_order_relaxed) !=
+			     atomic_load_explicit(&m->dumpack, memory_order_relaxed)))
+			gmp_dump_answer(m, ucv);
 		atomic_store(&m->urgsent, 0);
 		/* Signals sent to the G running here (gmp_preempt_kick): raise
 		 * them now, to run as soon as this handler returns -- unless the
@@ -381,20 +384,25 @@ int gmp_preempt_sigaction(void (*fwd)(int, siginfo_t *, void *), unsigned long f
  */
 static gmp_mutex sendlock;
 
+/* The runtime's SIGURG (with the cookie) to m's OS thread. */
+static bool raise_urg(struct gmp_m *m)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	si.si_signo = SIGURG;
+	si.si_code = SI_QUEUE;
+	si.si_pid = mypid;
+	si.si_value.sival_ptr = (void *)&cookie;
+	return gmp_sys(SYS_rt_tgsigqueueinfo, mypid, m->tid, SIGURG, &si, 0, 0) == 0;
+}
+
 static bool send_urg(struct gmp_m *m, struct gmp_p *pp, uint32_t want)
 {
 	bool sent = false;
 	gmp_lock(&sendlock);
 	atomic_store(&m->urgsent, 1);
-	if (atomic_load(&pp->status) == want) {
-		siginfo_t si;
-		memset(&si, 0, sizeof si);
-		si.si_signo = SIGURG;
-		si.si_code = SI_QUEUE;
-		si.si_pid = mypid;
-		si.si_value.sival_ptr = (void *)&cookie;
-		sent = gmp_sys(SYS_rt_tgsigqueueinfo, mypid, m->tid, SIGURG, &si, 0, 0) == 0;
-	}
+	if (atomic_load(&pp->status) == want)
+		sent = raise_urg(m);
 	if (sent) {
 		uint32_t one = 1;
 		atomic_compare_exchange_strong(&m->urgsent, &one, 2);
@@ -404,6 +412,12 @@ static bool send_urg(struct gmp_m *m, struct gmp_p *pp, uint32_t want)
 	}
 	gmp_unlock(&sendlock);
 	return sent;
+}
+
+/* A dump asks m to unwind the G it runs (dump.c). */
+void gmp_preempt_dumpreq(struct gmp_m *m)
+{
+	raise_urg(m);
 }
 
 void gmp_preempt_signal(struct gmp_p *pp, uint32_t st_seen)
@@ -449,6 +463,8 @@ GMP_NOTSAN static void asyncpreempt_m(void *arg)
 	if (m->p)
 		gmp_preempt_done(m->p, true);
 	gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_RUNNABLE);
+	GMP_TRACE(GMP_EV_PREEMPT, g->goid, 1);
+	GMP_TRACE(GMP_EV_GSTOP, g->goid, GMP_STOP_PREEMPT);
 	gmp_dropg(m, g);
 	gmp_lock(&gmp_sched.lock);
 	gmp_globrunqput_locked(g);
@@ -479,6 +495,7 @@ void gmp_preempt_check(void)
 		return;
 	codemap_maybe_refresh();
 	gmp_preempt_done(m->p, false);
+	GMP_TRACE(GMP_EV_PREEMPT, g->goid, 0);
 	gmp_yield();
 }
 

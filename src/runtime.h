@@ -64,6 +64,14 @@ struct gmp_config {
 	int preempt_ms;          /* GMP_PREEMPT_MS: time slice before preemption */
 	bool asyncpreempt;       /* GMP_ASYNCPREEMPT: SIGURG preemption (preempt.c) */
 	bool debug_preempt;      /* GMP_DEBUG=preempt: statistics at exit */
+	/* Debugging (dump.c, crash.c, trace.c). */
+	int dumpsig;             /* GMP_DUMP_SIGNAL: 0 none (default SIGQUIT) */
+	const char *dumpfile;    /* GMP_DUMP_FILE: NULL = stderr */
+	bool deadlock;           /* GMP_DEADLOCK: report and exit 2 */
+	int schedtrace_ms;       /* GMP_DEBUG=schedtrace=MS, 0 off */
+	bool scheddetail;        /* GMP_DEBUG=scheddetail=1 */
+	const char *trace;       /* GMP_TRACE: trace file, NULL off */
+	int tracebuf;            /* GMP_TRACE_BUF: events per OS thread */
 };
 
 void gmp_config_from_env(struct gmp_config *cfg);
@@ -139,6 +147,10 @@ enum gmp_gstatus {
 	/* Stopped by async preemption, to be put back on a run queue. */
 	GMP_G_PREEMPTED,
 };
+/* Set on a status by a dump reading the G's stack (Go's Gscan): every
+ * transition (gmp_casgstatus) waits until it is cleared, so a G that is not
+ * running cannot start to while its stack is read. */
+#define GMP_G_SCAN 0x1000u
 
 /* Why a G is waiting (shown in dumps). */
 enum gmp_waitreason {
@@ -151,7 +163,8 @@ enum gmp_waitreason {
 	GMP_WAIT_BARRIER,
 	GMP_WAIT_JOIN,
 	GMP_WAIT_SLEEP,
-	GMP_WAIT_IO,
+	GMP_WAIT_IO,       /* one fd: obj is its pd, + 1 when waiting to write */
+	GMP_WAIT_POLL,     /* poll/select/epoll_wait on several fds */
 	GMP_WAIT_TEST,     /* tests' own parks */
 	GMP_WAIT_NREASONS
 };
@@ -227,6 +240,11 @@ struct gmp_g {
 	void *tsan_fiber;          /* ThreadSanitizer builds only */
 };
 
+static inline uint32_t gmp_readgstatus(const struct gmp_g *g)
+{
+	return atomic_load(&((struct gmp_g *)g)->status) & ~GMP_G_SCAN;
+}
+
 /* ------------------------------------------------------------------------
  * P: processor.
  */
@@ -290,6 +308,20 @@ struct gmp_m {
 	/* Async preemption (preempt.c): where the interrupted G resumes; read by
 	 * gmp_asyncpreempt (asm) at a fixed offset. */
 	uint64_t asyncpc;
+	/* The outermost gmp_entersyscall's caller, as it will return from it
+	 * (written by the asm entry, context.S): dumps unwind a G in a system
+	 * call from here.  syscalldepth: entersyscall nesting (signal handlers
+	 * in a call); both at fixed offsets for the asm. */
+	struct gmp_ctx sysctx;
+	int syscalldepth;
+	/* Dumps (dump.c): a request to unwind the running G (dumpreq bumped,
+	 * then the runtime's SIGURG); the handler leaves the frames and sets
+	 * dumpack = dumpreq. */
+	_Atomic uint32_t dumpreq, dumpack;
+	int dumpn;
+	uintptr_t dumppc[48];
+	void *altstack;            /* sigaltstack of the OS thread (crash.c) */
+	struct gmp_tracebuf *trace; /* trace.c; own M only */
 	/* Preemption signal handshake with sysmon (preempt.c): 0 none, 1 being
 	 * sent, 2 sent and not yet taken. */
 	_Atomic uint32_t urgsent;
@@ -304,7 +336,7 @@ struct gmp_m {
 	struct gmp_p *oldp;        /* P we held when we entered a syscall; own M only */
 	bool spinning;             /* looking for work; own M only (counted in sched.nmspinning) */
 	int locks;                 /* > 0: inside the runtime, no preemption */
-	int syscalldepth;          /* entersyscall nesting (signal handlers in a call) */
+	int rtcalls;               /* entersyscall calls made by the runtime itself (no-ops) */
 	int pheld;                 /* > 0: holds m->p firmly (P RUNNING); 0 while a G's own
 				    * code runs (P USER).  Own M only; see gmp_holdp */
 	void *g0sp;                /* top of the scheduler (g0) stack */
@@ -322,6 +354,8 @@ struct gmp_m {
 };
 
 _Static_assert(offsetof(struct gmp_m, asyncpc) == GMP_M_ASYNCPC, "m asyncpc");
+_Static_assert(offsetof(struct gmp_m, sysctx) == GMP_M_SYSCTX, "m sysctx");
+_Static_assert(offsetof(struct gmp_m, syscalldepth) == GMP_M_SYSCALLDEPTH, "m syscalldepth");
 
 /* ------------------------------------------------------------------------
  * Global scheduler state.
@@ -368,6 +402,7 @@ struct gmp_sched {
 	_Atomic(struct gmp_g *) maing; /* the main thread's G while it lives (tls.c) */
 	_Atomic uint32_t sigkick;    /* a signal was left pending on maing: interrupt it */
 	_Atomic bool inited;
+	int64_t starttime;          /* gmp_nanotime at init (dumps, traces) */
 };
 
 extern struct gmp_sched gmp_sched;
@@ -480,6 +515,8 @@ void gmp_preempt_signal(struct gmp_p *pp, uint32_t st);
 /* A signal was sent to g, which runs on another M with it unblocked: ask
  * that M (the runtime's SIGURG) to raise it at once. */
 void gmp_preempt_kick(struct gmp_g *g);
+/* A dump asks m to unwind its running G (dump.c). */
+void gmp_preempt_dumpreq(struct gmp_m *m);
 /* Counts a request sysmon made (statistics). */
 void gmp_preempt_requested(void);
 /* entersyscall, P out of USER: let a preemption signal already on its way
@@ -637,6 +674,15 @@ static inline bool gmp_in_syscall(void)
 	struct gmp_m *m = gmp_getm();
 	return m && m->syscalldepth != 0;
 }
+/* The caller is the runtime itself (g0, or holding its P firmly or a
+ * runtime lock): a library the runtime uses (libunwind writing to its
+ * validation pipe) calling an interposed function must get the plain
+ * kernel call, never a park or a syscall bracket. */
+static inline bool gmp_in_runtime(void)
+{
+	struct gmp_m *m = gmp_getm();
+	return m && (m->curg == NULL || m->pheld != 0 || m->locks != 0);
+}
 /* Make the calling OS thread an M and its current execution a G running on
  * [stack_lo, stack_hi) (the main thread, from the library constructor). */
 struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi);
@@ -740,6 +786,99 @@ struct gmp_tls_info {
 	bool perg, fsgsbase, listed, tcache, alloca_cutoff, rseq;
 };
 void gmp_tls_describe(struct gmp_tls_info *info);
+
+/* ------------------------------------------------------------------------
+ * Debugging: dumps, deadlock detection, crash reports, traces.
+ */
+/* unwind.c: backtraces (libunwind, loaded with gmp_unwind_load in ordinary
+ * context; frame pointers until then) and symbol names.  All but
+ * gmp_unwind_load are async-signal-safe.  Backtraces fill pc[] (at most max)
+ * and return the count; pc[0] of gmp_bt_ucontext is exact, every other
+ * entry a return address.  lo/hi bound the frame-pointer fallback. */
+#define GMP_BT_MAX 48
+void gmp_unwind_load(void);
+bool gmp_unwind_available(void);
+int gmp_bt_ucontext(void *uc, uintptr_t lo, uintptr_t hi, uintptr_t *pc, int max);
+/* From registers: a stopped context (ip a return address) with the
+ * callee-saved registers of callee, if known. */
+int gmp_bt_regs(uintptr_t sp, uintptr_t ip, uintptr_t bp, const struct gmp_ctx *callee,
+		uintptr_t lo, uintptr_t hi, uintptr_t *pc, int max);
+/* "symbol+0xoff (module)"; exact false: pc is a return address. */
+void gmp_symbolize(uintptr_t pc, bool exact, char *buf, size_t cap);
+bool gmp_pc_in_runtime(uintptr_t pc);
+
+/* What the pthread layer knows about a G, for dumps (set by preload/). */
+struct gmp_dump_hooks {
+	/* The thread's name ("" if none) and start routine (NULL if none). */
+	void (*thread_info)(struct gmp_g *g, char *name, size_t cap, void **start);
+	/* Describes what g waits on (reason, obj) into buf: "mutex 0x... held by
+	 * thread 6 \"w\"".  Returns the G whose action it waits for when that
+	 * is one G (mutex owner, joined thread), for lock-cycle reports. */
+	struct gmp_g *(*wait_detail)(struct gmp_g *g, int reason, const void *obj, char *buf, size_t cap);
+	/* The program has a handler for a signal that can come from outside
+	 * (it might wake a thread: no deadlock can be declared). */
+	bool (*signal_wakeable)(void);
+	/* The thread number dumps show for g (the pthread layer's, 1 = main). */
+	unsigned long (*thread_number)(struct gmp_g *g);
+};
+extern struct gmp_dump_hooks gmp_dump_hooks;
+
+/* dump.c.  Why a dump is made (the header says it). */
+enum gmp_dump_why { GMP_DUMP_BY_SIGNAL, GMP_DUMP_BY_REQUEST, GMP_DUMP_BY_DEADLOCK };
+/* Writes the dump of every thread to fd.  self_uc: the signal context of
+ * the calling thread's G if called from a handler (NULL otherwise). */
+void gmp_dump_all(int fd, enum gmp_dump_why why, int sig, void *self_uc);
+/* "thread N \"name\"" for g (NULL: the calling foreign OS thread). */
+void gmp_dump_label(struct gmp_g *g, char *buf, size_t cap);
+/* The calling thread's section of a dump (its G g, interrupted at uc). */
+void gmp_dump_current(int fd, struct gmp_g *g, void *uc);
+/* The handler of the runtime's SIGURG saw a dump request for this M. */
+void gmp_dump_answer(struct gmp_m *m, void *uc);
+/* The file dumps go to (GMP_DUMP_FILE, else stderr); close with gmp_dump_close. */
+int gmp_dump_open(void);
+void gmp_dump_close(int fd);
+/* An M is about to sleep with nothing to wake it but another thread: if
+ * every M sleeps so and no G can ever run again, report and exit(2).
+ * Called with no lock held; returns if the process is alive. */
+bool gmp_deadlock_suspect(void);
+void gmp_deadlock_check(struct gmp_m *m);
+/* GMP_DEBUG=schedtrace: one summary line (and scheddetail lines). */
+void gmp_schedtrace(int64_t now);
+
+/* crash.c: the dump signal and fatal signals while the program leaves them
+ * at SIG_DFL.  gmp_crash_init at start; gmp_crash_handles(sig): one of
+ * them; gmp_crash_owns(sig): the kernel handler is the runtime's now (the
+ * program's view is SIG_DFL); gmp_crash_default(sig): the program set
+ * SIG_DFL, the runtime's handler comes back; gmp_crash_released(sig): the
+ * program installed its own.  gmp_crash_altstack: give the calling OS
+ * thread (an M) an alternate signal stack, so a stack overflow can be
+ * reported. */
+void gmp_crash_init(void);
+bool gmp_crash_owns(int sig);
+bool gmp_crash_handles(int sig);
+void gmp_crash_default(int sig);
+void gmp_crash_released(int sig);
+void gmp_crash_altstack(struct gmp_m *m);
+int gmp_sig_number(const char *name);
+const char *gmp_sig_name(int sig);
+
+/* trace.c: GMP_TRACE event recording (see docs/ARCHITECTURE.md). */
+enum gmp_trace_ev {
+	GMP_EV_GSTART = 1, GMP_EV_GSTOP, GMP_EV_SYSENTER, GMP_EV_SYSEXIT,
+	GMP_EV_POLLSTART, GMP_EV_POLLSTOP, GMP_EV_IDLESTART, GMP_EV_IDLESTOP,
+	GMP_EV_READY, GMP_EV_CREATE, GMP_EV_PREEMPT, GMP_EV_PREEMPTREQ, GMP_EV_NAME,
+};
+/* Why a G stopped (GMP_EV_GSTOP's arg). */
+enum { GMP_STOP_PARK = 0, GMP_STOP_YIELD = 0x100, GMP_STOP_PREEMPT = 0x200, GMP_STOP_EXIT = 0x300,
+       GMP_STOP_SYSCALL = 0x400 };
+extern bool gmp_tracing;
+void gmp_trace_init(void);
+void gmp_trace_ev(int ev, uint64_t goid, uint64_t arg);
+#define GMP_TRACE(ev, goid, arg) do { if (unlikely(gmp_tracing)) gmp_trace_ev((ev), (goid), (arg)); } while (0)
+void gmp_trace_flush(void);   /* write the file (at exit; idempotent) */
+void gmp_trace_sysmon(void);  /* the calling thread is sysmon (its own track) */
+void gmp_trace_name(uint64_t goid, const char *name); /* pthread_setname_np */
+void gmp_trace_forkchild(void);
 
 /* Counters for tests and introspection. */
 struct gmp_stats {

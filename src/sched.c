@@ -213,6 +213,7 @@ GMP_NOTSAN static void *mstart(void *arg)
 	/* Every mcall restarts g0 just below this frame, on the thread's own stack. */
 	m->g0sp = (char *)__builtin_frame_address(0) - 256;
 	TSAN_G0_INIT(m);
+	gmp_crash_altstack(m);
 	/* Cloned with every signal blocked (newm); it stays so until the M runs
 	 * a G, whose mask it then takes (tls.c). */
 	m->sigmask = GMP_SIGALL;
@@ -272,10 +273,18 @@ void gmp_stopm(struct gmp_m *m)
 		gmp_fatal("stopm: M%d holds a P or spins", m->id);
 	gmp_lock(&gmp_sched.lock);
 	mput_locked(m);
+	bool last = gmp_sched.nmidle == gmp_sched.mcount;
 	gmp_unlock(&gmp_sched.lock);
 	gmp_sig_idle(m);
+	GMP_TRACE(GMP_EV_IDLESTART, 0, 0);
+	/* The last M to go idle with nothing that could wake a G (no timer,
+	 * no fd waiter): if that lasts, every thread may be asleep for good. */
+	if (unlikely(last) && gmp_deadlock_suspect() &&
+	    !gmp_notetsleep(&m->park, gmp_nanotime() + 100 * 1000000LL))
+		gmp_deadlock_check(m);
 	gmp_notesleep(&m->park);
 	gmp_noteclear(&m->park);
+	GMP_TRACE(GMP_EV_IDLESTOP, 0, 0);
 	gmp_acquirep(m, m->nextp);
 	m->nextp = NULL;
 }
@@ -336,6 +345,7 @@ void gmp_injectglist(struct gmp_g *list, int n)
 	struct gmp_g *tail = list;
 	for (struct gmp_g *g = list; g; g = g->schedlink) {
 		gmp_casgstatus(g, GMP_G_WAITING, GMP_G_RUNNABLE);
+		GMP_TRACE(GMP_EV_READY, g->goid, 0);
 		tail = g;
 	}
 	gmp_lock(&gmp_sched.lock);
@@ -365,6 +375,7 @@ GMP_NOTSAN GMP_NORETURN void gmp_execute(struct gmp_m *m, struct gmp_g *g, bool 
 	m->curg = g;
 	g->m = m;
 	gmp_casgstatus(g, GMP_G_RUNNABLE, GMP_G_RUNNING);
+	GMP_TRACE(GMP_EV_GSTART, g->goid, (uint64_t)m->p->id);
 	if (!inherit)
 		schedtick_bump(m->p);
 	atomic_store_explicit(&m->p->preempt, 0, memory_order_relaxed);
@@ -517,9 +528,13 @@ top:
 		now = gmp_nanotime();
 		int64_t delay = polluntil == 0 ? -1 : polluntil > now ? polluntil - now : 0;
 		int n;
-		if (delay != 0)
+		if (delay != 0) {
 			gmp_sig_idle(m);
+			GMP_TRACE(GMP_EV_POLLSTART, 0, 0);
+		}
 		struct gmp_g *list = gmp_netpoll(delay, &n);
+		if (delay != 0)
+			GMP_TRACE(GMP_EV_POLLSTOP, 0, 0);
 		gmp_sig_route();
 		now = gmp_nanotime();
 		atomic_store(&gmp_sched.polluntil, 0);
@@ -672,6 +687,13 @@ struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_at
 	atomic_store(&g->intr, 0);
 	gmp_ctx_make(&g->ctx, g->stack.hi, goentry, g);
 	atomic_fetch_add(&gmp_sched.ngoroutines, 1);
+	if (unlikely(gmp_tracing)) {
+		char name[32] = "";
+		void *start = NULL;
+		if (gmp_dump_hooks.thread_info)
+			gmp_dump_hooks.thread_info(g, name, sizeof name, &start);
+		gmp_trace_ev(GMP_EV_CREATE, g->goid, (uint64_t)(uintptr_t)(start ? start : (void *)fn));
+	}
 	gmp_casgstatus(g, GMP_G_DEAD, GMP_G_RUNNABLE);
 	if (pp) {
 		gmp_runqput(pp, g, true);
@@ -690,6 +712,7 @@ GMP_NOTSAN static void goexit0(void *arg)
 	struct gmp_g *g = arg;
 	struct gmp_m *m = gmp_getm();
 	gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_DEAD);
+	GMP_TRACE(GMP_EV_GSTOP, g->goid, GMP_STOP_EXIT);
 	gmp_dropg(m, g);
 	struct gmp_g *mg = g;
 	atomic_compare_exchange_strong(&gmp_sched.maing, &mg, NULL); /* main thread gone */
@@ -718,6 +741,7 @@ GMP_NOTSAN static void park_m(void *arg)
 	struct gmp_g *g = arg;
 	struct gmp_m *m = gmp_getm();
 	gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_WAITING);
+	GMP_TRACE(GMP_EV_GSTOP, g->goid, GMP_STOP_PARK | g->waitreason);
 	gmp_dropg(m, g);
 	bool (*fn)(struct gmp_g *, void *) = m->waitunlockf;
 	if (fn) {
@@ -775,6 +799,7 @@ void gmp_park(bool (*unlockf)(struct gmp_g *g, void *arg), void *arg, enum gmp_w
 void gmp_ready(struct gmp_g *g)
 {
 	gmp_casgstatus(g, GMP_G_WAITING, GMP_G_RUNNABLE);
+	GMP_TRACE(GMP_EV_READY, g->goid, 0);
 	if (g->foreign) {
 		atomic_store_explicit(&g->fwake, 1, memory_order_release);
 		gmp_os_futex_wake(&g->fwake, 1);
@@ -797,6 +822,7 @@ GMP_NOTSAN static void gosched_m(void *arg)
 	struct gmp_g *g = arg;
 	struct gmp_m *m = gmp_getm();
 	gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_RUNNABLE);
+	GMP_TRACE(GMP_EV_GSTOP, g->goid, GMP_STOP_YIELD);
 	gmp_dropg(m, g);
 	if (likely(m->p != NULL)) {
 		gmp_runqput(m->p, g, false);
@@ -907,6 +933,7 @@ struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
 	atomic_store(&g->intr, 0);
 
 	gmp_tls_m = m;
+	GMP_TRACE(GMP_EV_GSTART, g->goid, 0); /* it runs already */
 	if (gmp_tls_perg) {
 		/* The thread keeps its TCB (its TLS already holds the program's
 		 * state); g0 gets a fresh one. */
@@ -1013,6 +1040,7 @@ void gmp_runtime_init(const struct gmp_config *cfg)
 		gmp_unlock(&initlock);
 		return;
 	}
+	gmp_sched.starttime = gmp_nanotime();
 	if (cfg)
 		gmp_sched.cfg = *cfg;
 	else
@@ -1038,6 +1066,7 @@ void gmp_runtime_init(const struct gmp_config *cfg)
 	}
 	atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
 	gmp_preempt_init();
+	gmp_trace_init();
 	atomic_store_explicit(&gmp_sched.inited, true, memory_order_release);
 	gmp_unlock(&initlock);
 }

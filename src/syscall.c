@@ -18,17 +18,26 @@
  */
 #include "runtime.h"
 
-void gmp_entersyscall(void)
+/* Entered through gmp_entersyscall (context.S), which records the caller's
+ * context for dumps first. */
+void gmp_entersyscall_c(void);
+void gmp_entersyscall_c(void)
 {
 	struct gmp_m *m = gmp_getm();
 	if (m == NULL)
 		return; /* a foreign thread blocks only itself */
+	/* The runtime's own calls (on g0, or with the P held) bracket nothing. */
+	if (unlikely(m->curg == NULL || m->pheld != 0 || m->locks != 0) && m->syscalldepth == 0) {
+		m->rtcalls++;
+		return;
+	}
 	/* A signal handler that interrupted a blocking call makes one of its
 	 * own: the outer bracket already gave the P up. */
 	if (unlikely(m->syscalldepth++ != 0))
 		return;
 	if (unlikely(m->pheld != 0))
 		gmp_fatal("entersyscall: M%d holds its P firmly", m->id);
+	GMP_TRACE(GMP_EV_SYSENTER, m->curg ? m->curg->goid : 0, 0);
 	m->locks++; /* no preemption while the P is half handed over */
 	struct gmp_g *g = m->curg;
 	struct gmp_p *pp = m->p;
@@ -64,6 +73,7 @@ GMP_NOTSAN static void exitsyscall0(void *arg)
 	struct gmp_g *g = arg;
 	struct gmp_m *m = gmp_getm();
 	gmp_casgstatus(g, GMP_G_SYSCALL, GMP_G_RUNNABLE);
+	GMP_TRACE(GMP_EV_GSTOP, g->goid, GMP_STOP_SYSCALL);
 	gmp_dropg(m, g);
 	gmp_lock(&gmp_sched.lock);
 	struct gmp_p *pp = gmp_pidleget_locked();
@@ -96,11 +106,18 @@ static void exitsyscall_lost(struct gmp_m *m, struct gmp_g *g)
 void gmp_exitsyscall(void)
 {
 	struct gmp_m *m = gmp_getm();
-	if (m == NULL || --m->syscalldepth != 0)
+	if (m == NULL)
+		return;
+	if (unlikely(m->rtcalls != 0)) {
+		m->rtcalls--;
+		return;
+	}
+	if (--m->syscalldepth != 0)
 		return;
 	struct gmp_g *g = m->curg;
 	struct gmp_p *pp = m->oldp;
 	m->oldp = NULL;
+	GMP_TRACE(GMP_EV_SYSEXIT, g ? g->goid : 0, 0);
 	uint32_t st = GMP_P_SYSCALL;
 	if (likely(pp != NULL) && likely(atomic_compare_exchange_strong_explicit(&pp->status, &st, GMP_P_USER_OF(m),
 							   memory_order_acquire, memory_order_relaxed))) {

@@ -181,6 +181,7 @@ static void preempt_long(struct gmp_p *pp, struct sysmontick *pd, int64_t now, u
 		 * gmp_execute clears only the flag) */
 		atomic_store_explicit(&pp->preemptwhen, now, memory_order_relaxed);
 		gmp_preempt_requested();
+		GMP_TRACE(GMP_EV_PREEMPTREQ, 0, (uint64_t)pp->id);
 	}
 	if (GMP_P_STATE(status) != GMP_P_USER || (pd->psent != 0 && pd->psent + slice / 2 > now))
 		return;
@@ -238,9 +239,30 @@ static void usleep_raw(int64_t us)
 	gmp_sys(SYS_nanosleep, &ts, NULL, 0, 0, 0, 0);
 }
 
+/* GMP_DEBUG=schedtrace: print when due; the next time it is due. */
+static int64_t schedtrace_due(int64_t now)
+{
+	static int64_t next;
+	int64_t period = (int64_t)gmp_sched.cfg.schedtrace_ms * 1000000;
+	if (period == 0)
+		return 0;
+	if (next == 0)
+		next = gmp_sched.starttime + period;
+	if (now >= next) {
+		gmp_schedtrace(now);
+		while (next <= now)
+			next += period;
+	}
+	return next;
+}
+
 static void *sysmon(void *arg)
 {
 	(void)arg;
+	gmp_trace_sysmon();
+	/* Backtraces for dumps and crash reports: load the unwinder here, off
+	 * every G's path (it takes a quarter of a millisecond). */
+	gmp_unwind_load();
 	int idle = 0;
 	int64_t delay = 20;
 	/* Go's 10 ms at most -- or half a time slice, so that a G is asked to
@@ -258,12 +280,18 @@ static void *sysmon(void *arg)
 		if (delay > maxdelay)
 			delay = maxdelay;
 		usleep_raw(delay);
+		int64_t due = schedtrace_due(gmp_nanotime());
 		if (all_idle()) {
-			/* Nothing runs, so nothing can be stuck: sleep until woken. */
+			/* Nothing runs, so nothing can be stuck: sleep until woken
+			 * (or the next schedtrace line is due). */
 			gmp_noteclear(&note);
 			atomic_store(&waiting, true);
-			if (all_idle() && atomic_load(&gmp_sched.sigkick) == 0)
-				gmp_notesleep(&note);
+			if (all_idle() && atomic_load(&gmp_sched.sigkick) == 0) {
+				if (due)
+					gmp_notetsleep(&note, due);
+				else
+					gmp_notesleep(&note);
+			}
 			atomic_store(&waiting, false);
 			gmp_sig_route();
 			idle = 0;

@@ -156,7 +156,7 @@ void gmp_g_signal(struct gmp_g *g, int sig)
 	 * OS thread, where sigtimedwait takes it even though it is blocked.
 	 * If g has just left the call, gmp_sigwait_end finds it there. */
 	struct gmp_m *m = g->m;
-	if ((atomic_load(&g->sigwaitset) & bit) && atomic_load(&g->status) == GMP_G_SYSCALL && m &&
+	if ((atomic_load(&g->sigwaitset) & bit) && gmp_readgstatus(g) == GMP_G_SYSCALL && m &&
 	    (atomic_fetch_and(&g->sigpend, ~bit) & bit)) {
 		atomic_fetch_and(&g->sigqueued, ~bit); /* (the value is not carried) */
 		gmp_sys(SYS_tgkill, gmp_sys(SYS_getpid, 0, 0, 0, 0, 0, 0), m->tid, sig, 0, 0, 0);
@@ -166,7 +166,7 @@ void gmp_g_signal(struct gmp_g *g, int sig)
 	 * another M is sent the runtime's SIGURG, whose handler raises it there
 	 * (preempt.c) -- or it gets it at its next switch-in. */
 	if (!(g->sigmask & bit)) {
-		uint32_t st = atomic_load(&g->status);
+		uint32_t st = gmp_readgstatus(g);
 		if (st == GMP_G_WAITING)
 			gmp_g_interrupt(g);
 		else if (st == GMP_G_RUNNING)
@@ -200,7 +200,7 @@ bool gmp_sig_redirect(int sig)
 	uint64_t bit = 1ULL << (sig - 1);
 	if (mg == NULL || (m && m->curg == mg) || (mg->sigmask & bit))
 		return false; /* main is here, or blocks it: anyone may take it */
-	uint32_t st = atomic_load(&mg->status);
+	uint32_t st = gmp_readgstatus(mg);
 	if (st == GMP_G_WAITING) {
 		/* Only atomics here: this is a signal handler, maybe inside
 		 * the runtime.  The poller or sysmon does the interrupt. */
@@ -225,6 +225,6 @@ void gmp_sig_route(void)
 	    atomic_exchange(&gmp_sched.sigkick, 0) == 0)
 		return;
 	struct gmp_g *mg = atomic_load(&gmp_sched.maing);
-	if (mg && (atomic_load(&mg->sigpend) & ~mg->sigmask) && atomic_load(&mg->status) == GMP_G_WAITING)
+	if (mg && (atomic_load(&mg->sigpend) & ~mg->sigmask) && gmp_readgstatus(mg) == GMP_G_WAITING)
 		gmp_g_interrupt(mg);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the system packages a target needs are present.
-#   tools/deps.sh build   gcc/make only (always present if you got here)
+#   tools/deps.sh build   libunwind-dev (libunwind.h to build; libunwind.so.8,
+#                         which the library dlopen()s for backtraces)
 #   tools/deps.sh test    + Criterion (libcriterion-dev), g++, and the real
 #                         programs of tests/real/ (pigz zstd sysbench stress-ng
 #                         memcached)
@@ -23,8 +24,9 @@ need_real() {
   done
 }
 case $what in
-  build) ;;
+  build) have_header libunwind.h || need+=(libunwind-dev) ;;
   test)
+    have_header libunwind.h || need+=(libunwind-dev)
     have_header criterion/criterion.h || need+=(libcriterion-dev)
     command -v g++ >/dev/null 2>&1 || need+=(g++)   # C++ conformance programs
     need_real

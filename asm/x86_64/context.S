@@ -90,4 +90,37 @@ gmp_ctx_trampoline:
 	.cfi_endproc
 	.size	gmp_ctx_trampoline, .-gmp_ctx_trampoline
 
+/*
+ * void gmp_entersyscall(void): the entry of syscall.c's gmp_entersyscall_c.
+ * On an M, outside any other call (syscalldepth 0), it first records the
+ * caller's context as it will be when the call returns -- return address,
+ * stack pointer after the return, callee-saved registers -- in m->sysctx:
+ * a dump unwinds a G blocked in a system call from there (the frames above
+ * the caller stay put until exitsyscall, which a dump holds back).
+ */
+	.globl	gmp_entersyscall
+	.hidden	gmp_entersyscall
+	.type	gmp_entersyscall, @function
+gmp_entersyscall:
+	.cfi_startproc
+	movq	gmp_tls_m@gottpoff(%rip), %rax
+	movq	%fs:(%rax), %rax
+	testq	%rax, %rax
+	jz	1f
+	cmpl	$0, GMP_M_SYSCALLDEPTH(%rax)
+	jne	1f
+	movq	(%rsp), %rcx
+	movq	%rcx, GMP_M_SYSCTX+GMP_CTX_RIP(%rax)
+	leaq	8(%rsp), %rcx
+	movq	%rcx, GMP_M_SYSCTX+GMP_CTX_RSP(%rax)
+	movq	%rbx, GMP_M_SYSCTX+GMP_CTX_RBX(%rax)
+	movq	%rbp, GMP_M_SYSCTX+GMP_CTX_RBP(%rax)
+	movq	%r12, GMP_M_SYSCTX+GMP_CTX_R12(%rax)
+	movq	%r13, GMP_M_SYSCTX+GMP_CTX_R13(%rax)
+	movq	%r14, GMP_M_SYSCTX+GMP_CTX_R14(%rax)
+	movq	%r15, GMP_M_SYSCTX+GMP_CTX_R15(%rax)
+1:	jmp	gmp_entersyscall_c
+	.cfi_endproc
+	.size	gmp_entersyscall, .-gmp_entersyscall
+
 	.section .note.GNU-stack,"",@progbits

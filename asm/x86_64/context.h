@@ -27,6 +27,10 @@
 /* Offset of gmp_m.asyncpc (runtime.h checks it): the PC an asynchronously
  * preempted G resumes at, read by gmp_asyncpreempt (preempt.S). */
 #define GMP_M_ASYNCPC 0
+/* Offsets of gmp_m.sysctx (a struct gmp_ctx) and gmp_m.syscalldepth (an
+ * int), written by the gmp_entersyscall entry (context.S). */
+#define GMP_M_SYSCTX 8
+#define GMP_M_SYSCALLDEPTH 80
 
 /* Default control state for a new G: all FP exceptions masked, round to
  * nearest (the values the kernel gives a new process). */
