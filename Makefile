@@ -44,7 +44,7 @@ LIB     := $(BUILD)/libgmpthread.so
 RTLIB   := $(BUILD)/libgmprt.a
 GMPRUN  := $(BUILD)/gmprun
 
-.PHONY: all demo test unit progs real bench stress asan ubsan tsan valgrind install clean deps deps-test
+.PHONY: all demo test unit progs real gmprun-test bench stress asan ubsan tsan valgrind install clean deps deps-test
 all: $(LIB) $(GMPRUN)
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -75,9 +75,9 @@ $(LIB): $(RT_OBJ) $(PRE_OBJ) preload/libgmpthread.map
 	    -ldl -lpthread -lgcc_s
 	@touch $(BUILD)/.shim-pthreads
 
-$(GMPRUN): tools/gmprun.c
+$(GMPRUN): tools/gmprun.c tools/traceview.c tools/traceview.h
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O2 -g $(WARN) -o $@ $<
+	$(CC) -std=gnu11 -O2 -g -DGMP_VERSION=\"$(VERSION)\" $(WARN) -o $@ tools/gmprun.c tools/traceview.c
 
 # Unit tests link the runtime statically and drive its internal API.
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(RTLIB)
@@ -114,7 +114,11 @@ REAL_SKIP ?=
 real: deps-test all
 	@REAL_SKIP="$(REAL_SKIP)" tests/real/run.sh $(BUILD)
 
-test: deps-test all unit progs real
+# gmprun itself: options, `gmprun view` on a sample trace, `gmprun dump`.
+gmprun-test: all
+	@tests/gmprun/run.sh $(BUILD)
+
+test: deps-test all unit progs real gmprun-test
 	@bash tools/coverage.sh --lib $(LIB)
 	@echo "make test: all test suites passed"
 
@@ -173,6 +177,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/libgmpthread
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libgmpthread.so
 	install -m 755 $(GMPRUN) $(DESTDIR)$(PREFIX)/bin/gmprun
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 docs/gmprun.1 $(DESTDIR)$(PREFIX)/share/man/man1/gmprun.1
 	install -m 644 README.md LICENSE docs/*.md $(DESTDIR)$(PREFIX)/share/doc/libgmpthread/
 
 clean:
