@@ -23,7 +23,7 @@ static void thread_info(struct gmp_g *g, char *name, size_t cap, void **start)
 	struct shim_thread *t = g->user;
 	name[0] = '\0';
 	*start = NULL;
-	if (!t || t->g != g)
+	if (!t || (t->g && t->g != g)) /* (t->g is set just after the spawn) */
 		return;
 	char nm[sizeof t->name];
 	memcpy(nm, t->name, sizeof nm);
