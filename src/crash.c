@@ -224,7 +224,7 @@ static void fatal_signal(int sig, siginfo_t *si, void *ucv)
 			 si->si_addr, label);
 	else
 		snprintf(line, sizeof line, "\ngmpthread: fatal signal %s in %s\n", gmp_sig_name(sig), label);
-	gmp_sys(SYS_write, fd, line, strlen(line), 0, 0, 0);
+	gmp_write_all(fd, line, strlen(line));
 	gmp_dump_current(fd, g, ucv);
 	gmp_dump_close(fd);
 	gmp_trace_flush();

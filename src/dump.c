@@ -56,20 +56,7 @@ struct out {
 
 static void out_flush(struct out *o)
 {
-	size_t off = 0;
-	while (off < o->n) {
-		long r = gmp_sys(SYS_write, o->fd, o->buf + off, o->n - off, 0, 0, 0);
-		if (r == -EINTR || r == -EAGAIN) {
-			if (r == -EAGAIN) { /* a FIFO whose reader is slow */
-				struct timespec ts = { 0, 1000000 };
-				gmp_sys(SYS_nanosleep, &ts, NULL, 0, 0, 0, 0);
-			}
-			continue;
-		}
-		if (r <= 0)
-			break;
-		off += (size_t)r;
-	}
+	gmp_write_all(o->fd, o->buf, o->n);
 	o->n = 0;
 }
 
@@ -632,9 +619,9 @@ void gmp_deadlock_check(struct gmp_m *m)
 	gmp_unwind_load();
 	int fd = gmp_dump_open();
 	static const char msg[] = "all threads are asleep - deadlock!\n\n";
-	gmp_sys(SYS_write, fd, msg, sizeof msg - 1, 0, 0, 0);
+	gmp_write_all(fd, msg, sizeof msg - 1);
 	if (fd != 2) /* the verdict on the terminal too */
-		gmp_sys(SYS_write, 2, msg, sizeof msg - 2, 0, 0, 0);
+		gmp_write_all(2, msg, sizeof msg - 2);
 	gmp_dump_all(fd, GMP_DUMP_BY_DEADLOCK, 0, NULL);
 	gmp_dump_close(fd);
 	gmp_trace_flush();

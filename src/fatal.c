@@ -7,16 +7,24 @@
 #include "runtime.h"
 
 #include <signal.h>
+#include <errno.h>
 #include <stdarg.h>
+#include <time.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 
-static void write_all(const char *buf, size_t len)
+void gmp_write_all(int fd, const void *p, size_t len)
 {
+	const char *buf = p;
 	while (len > 0) {
-		long r = gmp_sys(SYS_write, 2, buf, len, 0, 0, 0);
-		if (r == -4 /* EINTR */)
+		long r = gmp_sys(SYS_write, fd, buf, len, 0, 0, 0);
+		if (r == -EINTR)
 			continue;
+		if (r == -EAGAIN) { /* a non-blocking pipe (gmprun's FIFO) that is full */
+			struct timespec ts = { 0, 1000000 };
+			gmp_sys(SYS_nanosleep, &ts, NULL, 0, 0, 0, 0);
+			continue;
+		}
 		if (r <= 0)
 			return;
 		buf += r;
@@ -53,7 +61,7 @@ static void vreport(const char *prefix, bool where, const char *fmt, va_list ap)
 			len += (size_t)n < sizeof buf - len - 2 ? (size_t)n : sizeof buf - len - 2;
 	}
 	buf[len++] = '\n';
-	write_all(buf, len);
+	gmp_write_all(2, buf, len);
 }
 
 void gmp_printerr(const char *fmt, ...)

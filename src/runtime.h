@@ -81,6 +81,9 @@ void gmp_config_from_env(struct gmp_config *cfg);
  * current G/M/P and aborts.  Usable from any context, signal handlers too.
  */
 GMP_NORETURN void gmp_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), cold));
+/* Writes all of buf to fd with raw system calls (EINTR retried, EAGAIN
+ * waited out); gives up on any other error.  Async-signal-safe. */
+void gmp_write_all(int fd, const void *buf, size_t len);
 /* Prints "gmpthread: ..." on stderr with a raw write (no stdio locks). */
 void gmp_printerr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define gmp_assert(c) \

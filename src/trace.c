@@ -182,15 +182,7 @@ struct wbuf {
 
 static void wflush(struct wbuf *w)
 {
-	size_t off = 0;
-	while (off < w->n) {
-		long r = gmp_sys(SYS_write, w->fd, w->b + off, w->n - off, 0, 0, 0);
-		if (r == -EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		off += (size_t)r;
-	}
+	gmp_write_all(w->fd, w->b, w->n);
 	w->n = 0;
 }
 
