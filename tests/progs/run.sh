@@ -12,11 +12,12 @@
 #   NAME...      only these programs (source base names), default all
 #
 # Programs are compiled into BUILD_DIR/progs/ when missing or older than
-# their source or common.h.  A program passes when it exits with the
-# expected status (0 unless its source has a line `/* expect-exit: N */`),
-# prints the line `PASS <name>`, and prints every line given by
-# `/* expect-output: TEXT */` lines in its source.  Each run has a 60 s
-# timeout.  Logs: BUILD_DIR/progs/logs/<config>/<name>.{out,err}.
+# their source or any header tests/progs/*.h (common.h, child.h).  A
+# program passes when it exits with the expected status (0 unless its
+# source has a line `/* expect-exit: N */`), prints the line
+# `PASS <name>`, and prints every line given by `/* expect-output: TEXT */`
+# lines in its source.  Each run has a 60 s timeout.  Logs:
+# BUILD_DIR/progs/logs/<config>/<name>.{out,err}.
 #
 # A line `/* shim-skip: P1,P2: REASON */` (or just P2, or S2) in a source
 # marks a known gap of the shim that a later issue closes, or (S2) what
@@ -101,11 +102,19 @@ for lsrc in "$here"/lib/*.c; do
 		"$CC" -O2 -g -fPIC -shared "${extra[@]}" -o "$so" "$lsrc" || { echo "FAIL  build    lib/$lname"; note_fail "build/lib/$lname"; }
 	fi
 done
+# header_newer BIN: some tests/progs/*.h is newer than BIN.
+header_newer() {
+	local h
+	for h in "$here"/*.h; do
+		[ "$h" -nt "$1" ] && return 0
+	done
+	return 1
+}
 for src in "${srcs[@]}"; do
 	file=${src##*/}
 	name=${file%.*}
 	bin=$out/$name
-	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$here/common.h" -nt "$bin" ]; then
+	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || header_newer "$bin"; then
 		cflags_of "$src"
 		case $src in
 		*.cpp) cmd=("$CXX" "${CXXFLAGS[@]}" "${extra[@]}" -o "$bin" "$src" -ldl) ;;
