@@ -24,7 +24,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,34 +46,6 @@ const char *gmp_waitreason_str(enum gmp_waitreason r)
 }
 
 /* ---------------------------------------------------------------- output */
-
-struct out {
-	int fd;
-	size_t n;
-	char buf[4096];
-};
-
-static void out_flush(struct out *o)
-{
-	gmp_write_all(o->fd, o->buf, o->n);
-	o->n = 0;
-}
-
-__attribute__((format(printf, 2, 3))) static void outf(struct out *o, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int k = vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	if (k < 0)
-		return;
-	size_t len = (size_t)k < sizeof line ? (size_t)k : sizeof line - 1;
-	if (o->n + len > sizeof o->buf)
-		out_flush(o);
-	memcpy(o->buf + o->n, line, len);
-	o->n += len;
-}
 
 /* "2.40 s", "15 ms", "120 us" -- no floating point in a handler. */
 static const char *fmt_dur(char *b, size_t cap, int64_t ns)
@@ -291,7 +262,7 @@ static struct gmp_g *wait_text(const struct gsnap *s, int64_t now, char *buf, si
 	return holder;
 }
 
-static void print_frames(struct out *o, const struct gsnap *s)
+static void print_frames(struct gmp_out *o, const struct gsnap *s)
 {
 	/* Leading frames inside the runtime are its own machinery: show only
 	 * the last of them (the interposed call the program made). */
@@ -308,11 +279,11 @@ static void print_frames(struct out *o, const struct gsnap *s)
 	for (int i = first; i < end; i++) {
 		char sym[256];
 		gmp_symbolize(s->pc[i], i == 0 && s->exact0, sym, sizeof sym);
-		outf(o, "  #%-2d 0x%016lx %s\n", i - first, (unsigned long)s->pc[i], sym);
+		gmp_outf(o, "  #%-2d 0x%016lx %s\n", i - first, (unsigned long)s->pc[i], sym);
 	}
 }
 
-static void print_g(struct out *o, const struct gsnap *s, int64_t now)
+static void print_g(struct gmp_out *o, const struct gsnap *s, int64_t now)
 {
 	char label[64], d[32], detail[256];
 	g_label(s->g, s->goid, label, sizeof label);
@@ -321,25 +292,25 @@ static void print_g(struct out *o, const struct gsnap *s, int64_t now)
 	switch (st) {
 	case GMP_G_RUNNING:
 		if (s->m)
-			outf(o, "%s [running on M%d (tid %d)]", label, s->m->id, (int)s->m->tid);
+			gmp_outf(o, "%s [running on M%d (tid %d)]", label, s->m->id, (int)s->m->tid);
 		else
-			outf(o, "%s [running]", label);
+			gmp_outf(o, "%s [running]", label);
 		if (s->sysnr >= 0)
-			outf(o, ": in system call %ld, not seen by the runtime", s->sysnr);
-		outf(o, "\n");
+			gmp_outf(o, ": in system call %ld, not seen by the runtime", s->sysnr);
+		gmp_outf(o, "\n");
 		break;
 	case GMP_G_SYSCALL:
-		outf(o, "%s [syscall on M%d (tid %d)]\n", label, s->m ? s->m->id : -1, s->m ? (int)s->m->tid : 0);
+		gmp_outf(o, "%s [syscall on M%d (tid %d)]\n", label, s->m ? s->m->id : -1, s->m ? (int)s->m->tid : 0);
 		break;
 	case GMP_G_WAITING:
 		if (s->foreign)
-			outf(o, "%s [waiting, foreign OS thread]%s%s\n", label, detail[0] ? ": " : "", detail);
+			gmp_outf(o, "%s [waiting, foreign OS thread]%s%s\n", label, detail[0] ? ": " : "", detail);
 		else
-			outf(o, "%s [waiting, %s]%s%s\n", label, fmt_dur(d, sizeof d, now - s->since),
+			gmp_outf(o, "%s [waiting, %s]%s%s\n", label, fmt_dur(d, sizeof d, now - s->since),
 			     detail[0] ? ": " : "", detail);
 		break;
 	default:
-		outf(o, "%s [%s]\n", label, gmp_gstatus_str(st));
+		gmp_outf(o, "%s [%s]\n", label, gmp_gstatus_str(st));
 		break;
 	}
 	void *start = NULL;
@@ -352,20 +323,20 @@ static void print_g(struct out *o, const struct gsnap *s, int64_t now)
 		char *plus = strstr(sym, "+0x0 ");
 		if (plus) /* "fn (module)" for a function's own address */
 			memmove(plus, plus + 4, strlen(plus + 4) + 1);
-		outf(o, "  start: %s\n", sym);
+		gmp_outf(o, "  start: %s\n", sym);
 	}
 	if (s->n)
 		print_frames(o, s);
 	else if (s->foreign)
-		outf(o, "  (an OS thread the runtime did not create: no backtrace)\n");
+		gmp_outf(o, "  (an OS thread the runtime did not create: no backtrace)\n");
 	else if (st == GMP_G_RUNNING && s->sysnr >= 0) {
 		char sym[256];
 		gmp_symbolize(s->syspc, true, sym, sizeof sym);
-		outf(o, "  #0  0x%016lx %s\n", (unsigned long)s->syspc, sym);
+		gmp_outf(o, "  #0  0x%016lx %s\n", (unsigned long)s->syspc, sym);
 	} else if (st == GMP_G_RUNNING)
-		outf(o, "  (no backtrace: %s)\n", gmp_preempt_async() ? "it did not answer in time"
+		gmp_outf(o, "  (no backtrace: %s)\n", gmp_preempt_async() ? "it did not answer in time"
 								 : "GMP_ASYNCPREEMPT=0");
-	outf(o, "\n");
+	gmp_outf(o, "\n");
 }
 
 void gmp_dump_label(struct gmp_g *g, char *buf, size_t cap)
@@ -375,7 +346,7 @@ void gmp_dump_label(struct gmp_g *g, char *buf, size_t cap)
 
 void gmp_dump_current(int fd, struct gmp_g *g, void *uc)
 {
-	struct out *o = gmp_rawalloc(sizeof *o);
+	struct gmp_out *o = gmp_rawalloc(sizeof *o);
 	struct gsnap *s = gmp_rawalloc(sizeof *s);
 	if (o && s) {
 		o->fd = fd;
@@ -388,7 +359,7 @@ void gmp_dump_current(int fd, struct gmp_g *g, void *uc)
 		s->n = gmp_bt_ucontext(uc, lo, hi, s->pc, GMP_BT_MAX);
 		s->exact0 = true;
 		print_g(o, s, gmp_nanotime());
-		out_flush(o);
+		gmp_out_flush(o);
 	}
 	if (o)
 		gmp_rawfree(o, sizeof *o);
@@ -397,7 +368,7 @@ void gmp_dump_current(int fd, struct gmp_g *g, void *uc)
 }
 
 /* Lock cycles: each waiting G points at the G it waits for. */
-static void print_cycles(struct out *o, struct gsnap *s, int n, int64_t now)
+static void print_cycles(struct gmp_out *o, struct gsnap *s, int n, int64_t now)
 {
 	struct gmp_g **next = gmp_rawalloc(sizeof *next * (size_t)n);
 	int *color = gmp_rawalloc(sizeof *color * (size_t)n);
@@ -428,18 +399,18 @@ static void print_cycles(struct out *o, struct gsnap *s, int n, int64_t now)
 		 * which waits for mutex 0x.. held by thread 5". */
 		char label[64];
 		g_label(s[cur].g, s[cur].goid, label, sizeof label);
-		outf(o, "lock cycle: %s", label);
+		gmp_outf(o, "lock cycle: %s", label);
 		int k = cur;
 		do {
 			wait_text(&s[k], now, detail, sizeof detail);
-			outf(o, "%s waits for %s", k == cur ? "" : ", which", detail);
+			gmp_outf(o, "%s waits for %s", k == cur ? "" : ", which", detail);
 			int nx = -1;
 			for (int j = 0; j < n; j++)
 				if (s[j].g == next[k])
 					nx = j;
 			k = nx;
 		} while (k >= 0 && k != cur);
-		outf(o, "\n\n");
+		gmp_outf(o, "\n\n");
 	}
 out:
 	if (next)
@@ -448,7 +419,7 @@ out:
 		gmp_rawfree(color, sizeof *color * (size_t)n);
 }
 
-static void print_header(struct out *o, enum gmp_dump_why why, int sig, int ng, int64_t now)
+static void print_header(struct gmp_out *o, enum gmp_dump_why why, int sig, int ng, int64_t now)
 {
 	char exe[256], d[32];
 	long k = gmp_sys(SYS_readlink, "/proc/self/exe", exe, sizeof exe - 1, 0, 0, 0);
@@ -456,19 +427,19 @@ static void print_header(struct out *o, enum gmp_dump_why why, int sig, int ng, 
 	const char *base = strrchr(exe, '/');
 	const char *whys = why == GMP_DUMP_BY_DEADLOCK ? "deadlock"
 			   : why == GMP_DUMP_BY_REQUEST ? "request (gmprun dump)" : gmp_sig_name(sig);
-	outf(o, "gmpthread: dump of process %d (%s) at %s: %s\n", (int)gmp_sys(SYS_getpid, 0, 0, 0, 0, 0, 0),
+	gmp_outf(o, "gmpthread: dump of process %d (%s) at %s: %s\n", (int)gmp_sys(SYS_getpid, 0, 0, 0, 0, 0, 0),
 	     base ? base + 1 : exe, fmt_dur(d, sizeof d, now - gmp_sched.starttime), whys);
 	int idle = atomic_load(&gmp_sched.npidle), nsys = 0;
-	outf(o, "procs=%d idleprocs=%d threads=%d idlethreads=%d spinning=%d runqueue=%d [",
+	gmp_outf(o, "procs=%d idleprocs=%d threads=%d idlethreads=%d spinning=%d runqueue=%d [",
 	     gmp_sched.nprocs, idle, gmp_sched.mcount, gmp_sched.nmidle, atomic_load(&gmp_sched.nmspinning),
 	     atomic_load(&gmp_sched.runqsize));
 	for (int i = 0; i < gmp_sched.nprocs; i++)
-		outf(o, i ? " %u" : "%u", gmp_runqlen(gmp_sched.allp[i]));
+		gmp_outf(o, i ? " %u" : "%u", gmp_runqlen(gmp_sched.allp[i]));
 	(void)nsys;
-	outf(o, "] goroutines=%d\n", ng);
+	gmp_outf(o, "] goroutines=%d\n", ng);
 	if (!gmp_unwind_available())
-		outf(o, "(backtraces from frame pointers: libunwind.so.8 is not loaded)\n");
-	outf(o, "\n");
+		gmp_outf(o, "(backtraces from frame pointers: libunwind.so.8 is not loaded)\n");
+	gmp_outf(o, "\n");
 }
 
 /* Copies allg into a fresh array (NULL if allglock stays busy: a handler
@@ -505,13 +476,13 @@ static _Atomic uint32_t dumping;
 
 void gmp_dump_all(int fd, enum gmp_dump_why why, int sig, void *self_uc)
 {
-	struct out *o = gmp_rawalloc(sizeof *o);
+	struct gmp_out *o = gmp_rawalloc(sizeof *o);
 	if (!o)
 		return;
 	o->fd = fd;
 	uint32_t z = 0;
 	if (!atomic_compare_exchange_strong(&dumping, &z, 1)) {
-		outf(o, "gmpthread: a dump is already being written\n");
+		gmp_outf(o, "gmpthread: a dump is already being written\n");
 		goto done;
 	}
 	int n = 0;
@@ -519,7 +490,7 @@ void gmp_dump_all(int fd, enum gmp_dump_why why, int sig, void *self_uc)
 	struct gsnap *s = collect(&n, &bytes);
 	int64_t now = gmp_nanotime();
 	if (!s) {
-		outf(o, "gmpthread: dump impossible: the thread list is locked by the interrupted thread\n");
+		gmp_outf(o, "gmpthread: dump impossible: the thread list is locked by the interrupted thread\n");
 		atomic_store(&dumping, 0);
 		goto done;
 	}
@@ -538,7 +509,7 @@ void gmp_dump_all(int fd, enum gmp_dump_why why, int sig, void *self_uc)
 	gmp_rawfree(s, bytes);
 	atomic_store(&dumping, 0);
 done:
-	out_flush(o);
+	gmp_out_flush(o);
 	gmp_rawfree(o, sizeof *o);
 }
 
@@ -639,24 +610,24 @@ void gmp_deadlock_check(struct gmp_m *m)
 
 void gmp_schedtrace(int64_t now)
 {
-	struct out *o = gmp_rawalloc(sizeof *o);
+	struct gmp_out *o = gmp_rawalloc(sizeof *o);
 	if (!o)
 		return;
 	o->fd = 2;
-	outf(o, "SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%d spinningthreads=%d idlethreads=%d runqueue=%d [",
+	gmp_outf(o, "SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%d spinningthreads=%d idlethreads=%d runqueue=%d [",
 	     (long long)((now - gmp_sched.starttime) / 1000000), gmp_sched.nprocs, atomic_load(&gmp_sched.npidle),
 	     gmp_sched.mcount, atomic_load(&gmp_sched.nmspinning), gmp_sched.nmidle,
 	     atomic_load(&gmp_sched.runqsize));
 	for (int i = 0; i < gmp_sched.nprocs; i++)
-		outf(o, i ? " %u" : "%u", gmp_runqlen(gmp_sched.allp[i]));
-	outf(o, "] goroutines=%d\n", atomic_load(&gmp_sched.ngoroutines));
+		gmp_outf(o, i ? " %u" : "%u", gmp_runqlen(gmp_sched.allp[i]));
+	gmp_outf(o, "] goroutines=%d\n", atomic_load(&gmp_sched.ngoroutines));
 	if (gmp_sched.cfg.scheddetail) {
 		static const char *const pst[] = { "idle", "running", "syscall", "user" };
 		for (int i = 0; i < gmp_sched.nprocs; i++) {
 			struct gmp_p *pp = gmp_sched.allp[i];
 			uint32_t st = atomic_load(&pp->status);
 			struct gmp_m *pm = atomic_load(&pp->m);
-			outf(o, "  P%d: status=%s schedtick=%u syscalltick=%u m=%d runqsize=%u timers=%d\n", i,
+			gmp_outf(o, "  P%d: status=%s schedtick=%u syscalltick=%u m=%d runqsize=%u timers=%d\n", i,
 			     GMP_P_STATE(st) < 4 ? pst[GMP_P_STATE(st)] : "?", atomic_load(&pp->schedtick),
 			     atomic_load(&pp->syscalltick), pm && GMP_P_STATE(st) != GMP_P_IDLE ? pm->id : -1,
 			     gmp_runqlen(pp), pp->ntimers);
@@ -667,7 +638,7 @@ void gmp_schedtrace(int64_t now)
 				continue;
 			struct gmp_p *pp = m->p;
 			struct gmp_g *cg = m->curg;
-			outf(o, "  M%d: p=%d curg=%lld spinning=%s locks=%d syscalldepth=%d tid=%d\n", m->id,
+			gmp_outf(o, "  M%d: p=%d curg=%lld spinning=%s locks=%d syscalldepth=%d tid=%d\n", m->id,
 			     pp ? pp->id : -1, cg ? (long long)cg->goid : -1LL, m->spinning ? "true" : "false",
 			     m->locks, m->syscalldepth, (int)m->tid);
 		}
@@ -682,13 +653,13 @@ void gmp_schedtrace(int64_t now)
 				void *start;
 				if (gmp_dump_hooks.thread_info)
 					gmp_dump_hooks.thread_info(g, name, sizeof name, &start);
-				outf(o, "  G%llu: status=%s m=%d \"%s\" waitreason=%s\n", (unsigned long long)g->goid,
+				gmp_outf(o, "  G%llu: status=%s m=%d \"%s\" waitreason=%s\n", (unsigned long long)g->goid,
 				     gmp_gstatus_str(st), gm && (st == GMP_G_RUNNING || st == GMP_G_SYSCALL) ? gm->id : -1,
 				     name, st == GMP_G_WAITING ? gmp_waitreason_str(g->waitreason) : "");
 			}
 			gmp_unlock(&gmp_sched.allglock);
 		}
 	}
-	out_flush(o);
+	gmp_out_flush(o);
 	gmp_rawfree(o, sizeof *o);
 }

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <time.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/syscall.h>
 
 void gmp_write_all(int fd, const void *p, size_t len)
@@ -30,6 +31,28 @@ void gmp_write_all(int fd, const void *p, size_t len)
 		buf += r;
 		len -= (size_t)r;
 	}
+}
+
+void gmp_out_flush(struct gmp_out *o)
+{
+	gmp_write_all(o->fd, o->buf, o->n);
+	o->n = 0;
+}
+
+void gmp_outf(struct gmp_out *o, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (k < 0)
+		return;
+	size_t len = (size_t)k < sizeof line ? (size_t)k : sizeof line - 1;
+	if (o->n + len > sizeof o->buf)
+		gmp_out_flush(o);
+	memcpy(o->buf + o->n, line, len);
+	o->n += len;
 }
 
 static size_t vformat(char *buf, size_t cap, const char *prefix, const char *fmt, va_list ap)

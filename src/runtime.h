@@ -84,6 +84,15 @@ GMP_NORETURN void gmp_fatal(const char *fmt, ...) __attribute__((format(printf, 
 /* Writes all of buf to fd with raw system calls (EINTR retried, EAGAIN
  * waited out); gives up on any other error.  Async-signal-safe. */
 void gmp_write_all(int fd, const void *buf, size_t len);
+/* Buffered formatted output to an fd through gmp_write_all (dumps, the
+ * trace file); a line is cut at 1 KiB.  No malloc, no stdio locks. */
+struct gmp_out {
+	int fd;
+	size_t n;
+	char buf[8192];
+};
+void gmp_outf(struct gmp_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gmp_out_flush(struct gmp_out *o);
 /* Prints "gmpthread: ..." on stderr with a raw write (no stdio locks). */
 void gmp_printerr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define gmp_assert(c) \

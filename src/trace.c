@@ -23,7 +23,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,30 +173,6 @@ void gmp_trace_forkchild(void)
 
 /* ---------------------------------------------------------------- writing */
 
-struct wbuf {
-	int fd;
-	size_t n;
-	char b[65536];
-};
-
-static void wflush(struct wbuf *w)
-{
-	gmp_write_all(w->fd, w->b, w->n);
-	w->n = 0;
-}
-
-__attribute__((format(printf, 2, 3))) static void wf(struct wbuf *w, const char *fmt, ...)
-{
-	if (w->n + 1024 > sizeof w->b)
-		wflush(w);
-	va_list ap;
-	va_start(ap, fmt);
-	int k = vsnprintf(w->b + w->n, sizeof w->b - w->n, fmt, ap);
-	va_end(ap);
-	if (k > 0)
-		w->n += (size_t)k < sizeof w->b - w->n ? (size_t)k : sizeof w->b - w->n - 1;
-}
-
 /* A JSON string body (quotes, backslashes and control characters escaped). */
 static void json_str(char *out, size_t cap, const char *s)
 {
@@ -346,34 +321,34 @@ struct slice {
 	uint64_t goid;
 };
 
-static void emit_be(struct wbuf *w, int track, char ph, const struct slice *s, int64_t ts, const char *why)
+static void emit_be(struct gmp_out *w, int track, char ph, const struct slice *s, int64_t ts, const char *why)
 {
 	static const char *const cat[] = { "g", "syscall", "netpoll", "idle" };
 	static const char *const nm[] = { NULL, "syscall", "netpoll", "idle" };
 	char t[32], name[80];
 	ts_fmt(t, sizeof t, ts);
 	const char *n = s->kind == S_G ? gname(s->goid, name, sizeof name) : nm[s->kind];
-	wf(w, ",\n{\"ph\":\"%c\",\"cat\":\"%s\",\"name\":\"%s\",\"pid\":%d,\"tid\":%d,\"ts\":%s", ph, cat[s->kind], n,
+	gmp_outf(w, ",\n{\"ph\":\"%c\",\"cat\":\"%s\",\"name\":\"%s\",\"pid\":%d,\"tid\":%d,\"ts\":%s", ph, cat[s->kind], n,
 	   pid, track, t);
 	if (s->kind == S_G && ph == 'B')
-		wf(w, ",\"args\":{\"g\":%llu}}", (unsigned long long)s->goid);
+		gmp_outf(w, ",\"args\":{\"g\":%llu}}", (unsigned long long)s->goid);
 	else if (why)
-		wf(w, ",\"args\":{\"why\":\"%s\"}}", why);
+		gmp_outf(w, ",\"args\":{\"why\":\"%s\"}}", why);
 	else
-		wf(w, "}");
+		gmp_outf(w, "}");
 }
 
-static void emit_instant(struct wbuf *w, int track, const char *cat, const char *what, const struct ev *e,
+static void emit_instant(struct gmp_out *w, int track, const char *cat, const char *what, const struct ev *e,
 			 const char *extra)
 {
 	char t[32];
 	ts_fmt(t, sizeof t, e->ts);
-	wf(w, ",\n{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"%s\",\"name\":\"%s G%llu\",\"pid\":%d,\"tid\":%d,\"ts\":%s,"
+	gmp_outf(w, ",\n{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"%s\",\"name\":\"%s G%llu\",\"pid\":%d,\"tid\":%d,\"ts\":%s,"
 	   "\"args\":{\"g\":%llu%s}}", cat, what, (unsigned long long)e->goid, pid, track, t,
 	   (unsigned long long)e->goid, extra ? extra : "");
 }
 
-static void write_track(struct wbuf *w, struct gmp_tracebuf *b)
+static void write_track(struct gmp_out *w, struct gmp_tracebuf *b)
 {
 	struct slice st[8];
 	int depth = 0;
@@ -451,7 +426,7 @@ void gmp_trace_flush(void)
 		gmp_printerr("GMP_TRACE: cannot write %s (error %ld)", gmp_sched.cfg.trace, -fd);
 		return;
 	}
-	struct wbuf *w = gmp_rawalloc(sizeof *w);
+	struct gmp_out *w = gmp_rawalloc(sizeof *w);
 	if (!w) {
 		gmp_sys(SYS_close, fd, 0, 0, 0, 0, 0);
 		return;
@@ -477,10 +452,10 @@ void gmp_trace_flush(void)
 		gmp_sys(SYS_close, cf, 0, 0, 0, 0, 0);
 	}
 	json_str(cmdj, sizeof cmdj, cmd);
-	wf(w, "{\"displayTimeUnit\":\"ns\",\n\"otherData\":{\"producer\":\"libgmpthread %s\",\"command\":\"%s\","
+	gmp_outf(w, "{\"displayTimeUnit\":\"ns\",\n\"otherData\":{\"producer\":\"libgmpthread %s\",\"command\":\"%s\","
 	   "\"pid\":%d,\"procs\":%d,\"events\":%zu,\"dropped\":%llu},\n\"traceEvents\":[\n",
 	   GMP_VERSION, cmdj, pid, gmp_sched.nprocs, nev, (unsigned long long)dropped);
-	wf(w, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%d,\"tid\":0,\"args\":{\"name\":\"%s under libgmpthread\"}}",
+	gmp_outf(w, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%d,\"tid\":0,\"args\":{\"name\":\"%s under libgmpthread\"}}",
 	   pid, cmdj);
 	for (struct gmp_tracebuf *b = all; b; b = b->next) {
 		char tn[64];
@@ -490,15 +465,15 @@ void gmp_trace_flush(void)
 			snprintf(tn, sizeof tn, "other threads");
 		else
 			snprintf(tn, sizeof tn, "M%d (tid %d)", b->track - 1, (int)b->tid);
-		wf(w, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%d,\"args\":{\"name\":\"%s\"}}", pid,
+		gmp_outf(w, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%d,\"args\":{\"name\":\"%s\"}}", pid,
 		   b->track, tn);
-		wf(w, ",\n{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%d,\"tid\":%d,\"args\":{\"sort_index\":%d}}",
+		gmp_outf(w, ",\n{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%d,\"tid\":%d,\"args\":{\"sort_index\":%d}}",
 		   pid, b->track, b->track);
 	}
 	for (struct gmp_tracebuf *b = all; b; b = b->next)
 		write_track(w, b);
-	wf(w, "\n]}\n");
-	wflush(w);
+	gmp_outf(w, "\n]}\n");
+	gmp_out_flush(w);
 	gmp_sys(SYS_close, fd, 0, 0, 0, 0, 0);
 	gmp_rawfree(w, sizeof *w);
 	if (dropped)
