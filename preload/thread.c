@@ -837,7 +837,6 @@ GMP_EXPORT int pthread_setname_np(pthread_t th, const char *name)
 	if (t->foreign)
 		return REAL(pthread_setname_np)(REAL(pthread_self)(), name);
 	memcpy(t->name, name, n + 1);
-	GMP_TRACE(GMP_EV_NAME, 0, 0); /* (cheap test first; the name is recorded below) */
 	if (unlikely(gmp_tracing))
 		gmp_trace_name(t->g->goid, name);
 	return 0;

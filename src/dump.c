@@ -45,6 +45,14 @@ const char *gmp_waitreason_str(enum gmp_waitreason r)
 	return (unsigned)r < GMP_WAIT_NREASONS && reason_names[r] ? reason_names[r] : "?";
 }
 
+void gmp_g_info(struct gmp_g *g, char *name, size_t cap, void **start)
+{
+	name[0] = '\0';
+	*start = NULL;
+	if (gmp_dump_hooks.thread_info && g)
+		gmp_dump_hooks.thread_info(g, name, cap, start);
+}
+
 /* ---------------------------------------------------------------- output */
 
 /* "2.40 s", "15 ms", "120 us" -- no floating point in a handler. */
@@ -227,10 +235,9 @@ static void g_label(struct gmp_g *g, uint64_t goid, char *buf, size_t cap)
 		snprintf(buf, cap, "an OS thread the runtime did not create (tid %d)", (int)gmp_gettid());
 		return;
 	}
-	char name[32] = "";
-	void *start = NULL;
-	if (gmp_dump_hooks.thread_info && g)
-		gmp_dump_hooks.thread_info(g, name, sizeof name, &start);
+	char name[32];
+	void *start;
+	gmp_g_info(g, name, sizeof name, &start);
 	if (name[0])
 		snprintf(buf, cap, "thread %llu \"%s\"", (unsigned long long)goid, name);
 	else
@@ -313,10 +320,9 @@ static void print_g(struct gmp_out *o, const struct gsnap *s, int64_t now)
 		gmp_outf(o, "%s [%s]\n", label, gmp_gstatus_str(st));
 		break;
 	}
-	void *start = NULL;
+	void *start;
 	char name[32];
-	if (gmp_dump_hooks.thread_info && s->g)
-		gmp_dump_hooks.thread_info(s->g, name, sizeof name, &start);
+	gmp_g_info(s->g, name, sizeof name, &start);
 	if (start) {
 		char sym[256];
 		gmp_symbolize((uintptr_t)start, true, sym, sizeof sym);
@@ -429,13 +435,12 @@ static void print_header(struct gmp_out *o, enum gmp_dump_why why, int sig, int 
 			   : why == GMP_DUMP_BY_REQUEST ? "request (gmprun dump)" : gmp_sig_name(sig);
 	gmp_outf(o, "gmpthread: dump of process %d (%s) at %s: %s\n", (int)gmp_sys(SYS_getpid, 0, 0, 0, 0, 0, 0),
 	     base ? base + 1 : exe, fmt_dur(d, sizeof d, now - gmp_sched.starttime), whys);
-	int idle = atomic_load(&gmp_sched.npidle), nsys = 0;
+	int idle = atomic_load(&gmp_sched.npidle);
 	gmp_outf(o, "procs=%d idleprocs=%d threads=%d idlethreads=%d spinning=%d runqueue=%d [",
 	     gmp_sched.nprocs, idle, gmp_sched.mcount, gmp_sched.nmidle, atomic_load(&gmp_sched.nmspinning),
 	     atomic_load(&gmp_sched.runqsize));
 	for (int i = 0; i < gmp_sched.nprocs; i++)
 		gmp_outf(o, i ? " %u" : "%u", gmp_runqlen(gmp_sched.allp[i]));
-	(void)nsys;
 	gmp_outf(o, "] goroutines=%d\n", ng);
 	if (!gmp_unwind_available())
 		gmp_outf(o, "(backtraces from frame pointers: libunwind.so.8 is not loaded)\n");
@@ -582,9 +587,8 @@ static bool confirmed_dead(void)
 	return tasks >= 0 && tasks - ours <= parkedforeign;
 }
 
-void gmp_deadlock_check(struct gmp_m *m)
+void gmp_deadlock_check(void)
 {
-	(void)m;
 	if (!confirmed_dead())
 		return;
 	gmp_unwind_load();
@@ -649,10 +653,9 @@ void gmp_schedtrace(int64_t now)
 				if (st == GMP_G_IDLE || st == GMP_G_DEAD)
 					continue;
 				struct gmp_m *gm = g->m;
-				char name[32] = "";
+				char name[32];
 				void *start;
-				if (gmp_dump_hooks.thread_info)
-					gmp_dump_hooks.thread_info(g, name, sizeof name, &start);
+				gmp_g_info(g, name, sizeof name, &start);
 				gmp_outf(o, "  G%llu: status=%s m=%d \"%s\" waitreason=%s\n", (unsigned long long)g->goid,
 				     gmp_gstatus_str(st), gm && (st == GMP_G_RUNNING || st == GMP_G_SYSCALL) ? gm->id : -1,
 				     name, st == GMP_G_WAITING ? gmp_waitreason_str(g->waitreason) : "");

@@ -690,10 +690,14 @@ static inline bool gmp_in_syscall(void)
  * runtime lock): a library the runtime uses (libunwind writing to its
  * validation pipe) calling an interposed function must get the plain
  * kernel call, never a park or a syscall bracket. */
+static inline bool gmp_m_in_runtime(const struct gmp_m *m)
+{
+	return m->curg == NULL || m->pheld != 0 || m->locks != 0;
+}
 static inline bool gmp_in_runtime(void)
 {
 	struct gmp_m *m = gmp_getm();
-	return m && (m->curg == NULL || m->pheld != 0 || m->locks != 0);
+	return m && gmp_m_in_runtime(m);
 }
 /* Make the calling OS thread an M and its current execution a G running on
  * [stack_lo, stack_hi) (the main thread, from the library constructor). */
@@ -834,6 +838,9 @@ struct gmp_dump_hooks {
 	unsigned long (*thread_number)(struct gmp_g *g);
 };
 extern struct gmp_dump_hooks gmp_dump_hooks;
+/* g's name ("" if none or unknown) and start routine (NULL), through the
+ * hook when the pthread layer set it. */
+void gmp_g_info(struct gmp_g *g, char *name, size_t cap, void **start);
 
 /* dump.c.  Why a dump is made (the header says it). */
 enum gmp_dump_why { GMP_DUMP_BY_SIGNAL, GMP_DUMP_BY_REQUEST, GMP_DUMP_BY_DEADLOCK };
@@ -853,7 +860,7 @@ void gmp_dump_close(int fd);
  * every M sleeps so and no G can ever run again, report and exit(2).
  * Called with no lock held; returns if the process is alive. */
 bool gmp_deadlock_suspect(void);
-void gmp_deadlock_check(struct gmp_m *m);
+void gmp_deadlock_check(void);
 /* GMP_DEBUG=schedtrace: one summary line (and scheddetail lines). */
 void gmp_schedtrace(int64_t now);
 

@@ -281,7 +281,7 @@ void gmp_stopm(struct gmp_m *m)
 	 * no fd waiter): if that lasts, every thread may be asleep for good. */
 	if (unlikely(last) && gmp_deadlock_suspect() &&
 	    !gmp_notetsleep(&m->park, gmp_nanotime() + 100 * 1000000LL))
-		gmp_deadlock_check(m);
+		gmp_deadlock_check();
 	gmp_notesleep(&m->park);
 	gmp_noteclear(&m->park);
 	GMP_TRACE(GMP_EV_IDLESTOP, 0, 0);
@@ -688,10 +688,9 @@ struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_at
 	gmp_ctx_make(&g->ctx, g->stack.hi, goentry, g);
 	atomic_fetch_add(&gmp_sched.ngoroutines, 1);
 	if (unlikely(gmp_tracing)) {
-		char name[32] = "";
-		void *start = NULL;
-		if (gmp_dump_hooks.thread_info)
-			gmp_dump_hooks.thread_info(g, name, sizeof name, &start);
+		char name[32];
+		void *start;
+		gmp_g_info(g, name, sizeof name, &start);
 		gmp_trace_ev(GMP_EV_CREATE, g->goid, (uint64_t)(uintptr_t)(start ? start : (void *)fn));
 	}
 	gmp_casgstatus(g, GMP_G_DEAD, GMP_G_RUNNABLE);

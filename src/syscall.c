@@ -27,7 +27,7 @@ void gmp_entersyscall_c(void)
 	if (m == NULL)
 		return; /* a foreign thread blocks only itself */
 	/* The runtime's own calls (on g0, or with the P held) bracket nothing. */
-	if (unlikely(m->curg == NULL || m->pheld != 0 || m->locks != 0) && m->syscalldepth == 0) {
+	if (unlikely(gmp_m_in_runtime(m)) && m->syscalldepth == 0) {
 		m->rtcalls++;
 		return;
 	}

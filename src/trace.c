@@ -264,20 +264,18 @@ static void build_names(size_t nevents)
 			}
 		}
 	}
-	if (gmp_dump_hooks.thread_info) {
-		gmp_lock(&gmp_sched.allglock);
-		for (struct gmp_g *g = gmp_sched.allg; g; g = g->allnext) {
-			uint32_t st = gmp_readgstatus(g);
-			if (st == GMP_G_IDLE || st == GMP_G_DEAD)
-				continue;
-			char nm[32] = "";
-			void *start = NULL;
-			gmp_dump_hooks.thread_info(g, nm, sizeof nm, &start);
-			if (nm[0])
-				name_set(g->goid, nm, true);
-		}
-		gmp_unlock(&gmp_sched.allglock);
+	gmp_lock(&gmp_sched.allglock);
+	for (struct gmp_g *g = gmp_sched.allg; g; g = g->allnext) {
+		uint32_t st = gmp_readgstatus(g);
+		if (st == GMP_G_IDLE || st == GMP_G_DEAD)
+			continue;
+		char nm[32];
+		void *start;
+		gmp_g_info(g, nm, sizeof nm, &start);
+		if (nm[0])
+			name_set(g->goid, nm, true);
 	}
+	gmp_unlock(&gmp_sched.allglock);
 }
 
 static const char *gname(uint64_t goid, char *buf, size_t cap)
