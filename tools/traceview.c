@@ -42,6 +42,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -509,48 +510,68 @@ static double jnumber(struct jp *j)
 
 static struct jval *jvalue(struct jp *j, struct arena *a);
 
-static struct jval *jcontainer(struct jp *j, struct arena *a, int obj)
+/* At '{' or '[': enters it (one level deeper).  True if it closes at once
+ * with close (the level is left again then). */
+static bool jopen(struct jp *j, char close)
 {
 	if (++j->depth > JSON_MAX_DEPTH)
 		jfail(j, j->p, "nesting deeper than %d levels", JSON_MAX_DEPTH);
-	struct jval *v = jnew(a, obj ? J_OBJ : J_ARR);
-	struct jval **tail = &v->kids;
 	j->p++;
 	jws(j);
-	if (j->p < j->end && *j->p == (obj ? '}' : ']')) {
+	if (j->p < j->end && *j->p == close) {
 		j->p++;
 		j->depth--;
-		return v;
+		return true;
 	}
-	for (;;) {
-		char *key = NULL;
-		if (obj) {
-			jws(j);
-			if (j->p >= j->end || *j->p != '"')
-				jfail_expected(j, "a string (an object key)");
-			key = jstring(j, a);
-			jws(j);
-			if (j->p >= j->end || *j->p != ':')
-				jfail_expected(j, "':' after an object key");
-			j->p++;
-		}
+	return false;
+}
+
+/* An object key and its ':'. */
+static char *jkey(struct jp *j, struct arena *a)
+{
+	jws(j);
+	if (j->p >= j->end || *j->p != '"')
+		jfail_expected(j, "a string (an object key)");
+	char *key = jstring(j, a);
+	jws(j);
+	if (j->p >= j->end || *j->p != ':')
+		jfail_expected(j, "':' after an object key");
+	j->p++;
+	return key;
+}
+
+/* After a member or element: true if a ',' announces another, false at
+ * close (the level is left); anything else fails with what. */
+static bool jmore(struct jp *j, char close, const char *what)
+{
+	jws(j);
+	if (j->p < j->end && *j->p == ',') {
+		j->p++;
+		return true;
+	}
+	if (j->p < j->end && *j->p == close) {
+		j->p++;
+		j->depth--;
+		return false;
+	}
+	jfail_expected(j, what);
+}
+
+static struct jval *jcontainer(struct jp *j, struct arena *a, int obj)
+{
+	struct jval *v = jnew(a, obj ? J_OBJ : J_ARR);
+	struct jval **tail = &v->kids;
+	char close = obj ? '}' : ']';
+	if (jopen(j, close))
+		return v;
+	do {
+		char *key = obj ? jkey(j, a) : NULL;
 		struct jval *m = jvalue(j, a);
 		m->key = key;
 		*tail = m;
 		tail = &m->next;
 		v->n++;
-		jws(j);
-		if (j->p < j->end && *j->p == ',') {
-			j->p++;
-			continue;
-		}
-		if (j->p < j->end && *j->p == (obj ? '}' : ']')) {
-			j->p++;
-			break;
-		}
-		jfail_expected(j, obj ? "',' or '}' after an object member" : "',' or ']' after an array element");
-	}
-	j->depth--;
+	} while (jmore(j, close, obj ? "',' or '}' after an object member" : "',' or ']' after an array element"));
 	return v;
 }
 
@@ -1103,32 +1124,14 @@ static void take_event(struct trace *tr, const struct jval *v)
 /* At '['; each element is parsed into the scratch arena and dropped. */
 static void parse_events(struct jp *j, struct trace *tr)
 {
-	if (++j->depth > JSON_MAX_DEPTH)
-		jfail(j, j->p, "nesting deeper than %d levels", JSON_MAX_DEPTH);
-	j->p++;
-	jws(j);
-	if (j->p < j->end && *j->p == ']') {
-		j->p++;
-		j->depth--;
+	if (jopen(j, ']'))
 		return;
-	}
-	for (;;) {
+	do {
 		struct amark m = amark(&tr->tmp);
 		struct jval *v = jvalue(j, &tr->tmp);
 		take_event(tr, v);
 		areset(&tr->tmp, m);
-		jws(j);
-		if (j->p < j->end && *j->p == ',') {
-			j->p++;
-			continue;
-		}
-		if (j->p < j->end && *j->p == ']') {
-			j->p++;
-			break;
-		}
-		jfail_expected(j, "',' or ']' after a trace event");
-	}
-	j->depth--;
+	} while (jmore(j, ']', "',' or ']' after a trace event"));
 }
 
 static void parse_trace(struct jp *j, struct trace *tr)
@@ -1142,22 +1145,10 @@ static void parse_trace(struct jp *j, struct trace *tr)
 		parse_events(j, tr);
 	} else if (*j->p == '{') {
 		int seen = 0;
-		j->p++;
-		j->depth++;
-		jws(j);
-		if (j->p < j->end && *j->p == '}') {
-			j->p++;
-		} else {
-			for (;;) {
-				jws(j);
-				if (j->p >= j->end || *j->p != '"')
-					jfail_expected(j, "a string (an object key)");
+		if (!jopen(j, '}')) {
+			do {
 				struct amark m = amark(&tr->tmp);
-				char *key = jstring(j, &tr->tmp);
-				jws(j);
-				if (j->p >= j->end || *j->p != ':')
-					jfail_expected(j, "':' after an object key");
-				j->p++;
+				char *key = jkey(j, &tr->tmp);
 				jws(j);
 				if (strcmp(key, "traceEvents") == 0) {
 					areset(&tr->tmp, m);
@@ -1172,19 +1163,8 @@ static void parse_trace(struct jp *j, struct trace *tr)
 					jvalue(j, &tr->tmp);
 					areset(&tr->tmp, m);
 				}
-				jws(j);
-				if (j->p < j->end && *j->p == ',') {
-					j->p++;
-					continue;
-				}
-				if (j->p < j->end && *j->p == '}') {
-					j->p++;
-					break;
-				}
-				jfail_expected(j, "',' or '}' after an object member");
-			}
+			} while (jmore(j, '}', "',' or '}' after an object member"));
 		}
-		j->depth--;
 		if (!seen) {
 			jws(j);
 			if (j->p < j->end)

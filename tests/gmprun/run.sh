@@ -206,28 +206,28 @@ if [ $rc -eq 2 ]; then ok view_usage; else bad view_usage "gmprun view without a
 
 # ---- dump ----------------------------------------------------------------------
 
+# NAME PID MESSAGE: `gmprun dump PID` must exit 1, say MESSAGE on stderr and
+# print nothing on stdout.
+dump_fails() {
+	"$G" dump "$2" >"$tmp/out" 2>"$tmp/err"
+	local rc=$?
+	if [ $rc -eq 1 ] && grep -q -F "$3" "$tmp/err" && [ ! -s "$tmp/out" ]; then
+		ok "$1"
+	else
+		bad "$1" "exit $rc, '$(first "$tmp/err")'"
+	fi
+}
+
 sleep 30 &
 p=$!
 pids+=("$p")
-"$G" dump "$p" >"$tmp/out" 2>"$tmp/err"
-rc=$?
-if [ $rc -eq 1 ] && grep -q -F "$p is not running under libgmpthread" "$tmp/err" && [ ! -s "$tmp/out" ]; then
-	ok dump_not_shim
-else
-	bad dump_not_shim "exit $rc, '$(first "$tmp/err")'"
-fi
+dump_fails dump_not_shim "$p" "$p is not running under libgmpthread"
 kill -0 "$p" 2>/dev/null || bad dump_not_shim_alive "the target died"
 
 true &
 gone=$!
 wait "$gone"
-"$G" dump "$gone" >/dev/null 2>"$tmp/err"
-rc=$?
-if [ $rc -eq 1 ] && grep -q -F "no process $gone" "$tmp/err"; then
-	ok dump_no_process
-else
-	bad dump_no_process "exit $rc, '$(first "$tmp/err")'"
-fi
+dump_fails dump_no_process "$gone" "no process $gone"
 
 "$G" dump 12x >/dev/null 2>&1
 rc=$?
@@ -266,13 +266,7 @@ GMP_DUMP_SIGNAL=none LD_PRELOAD=$LIB sleep 30 &
 p=$!
 pids+=("$p")
 wait_mapped "$p"
-"$G" dump "$p" >/dev/null 2>"$tmp/err"
-rc=$?
-if [ $rc -eq 1 ] && grep -q -F "dumps are disabled in $p (GMP_DUMP_SIGNAL=none)" "$tmp/err"; then
-	ok dump_disabled
-else
-	bad dump_disabled "exit $rc, '$(first "$tmp/err")'"
-fi
+dump_fails dump_disabled "$p" "dumps are disabled in $p (GMP_DUMP_SIGNAL=none)"
 
 # The protocol end to end: NAME SIG(number) then the command to start in
 # the background.  The dump must name the process and thread 1, and the
