@@ -110,16 +110,9 @@ struct gsnap {
  * (/proc/self/task/TID/syscall: "nr args... sp pc"); -1 if it runs. */
 static long task_syscall(pid_t tid, uintptr_t *pc)
 {
-	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-	long fd = gmp_sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
-	if (fd < 0)
+	char buf[256];
+	if (gmp_read_task_file(tid, "syscall", buf, sizeof buf) <= 0)
 		return -1;
-	long n = gmp_sys(SYS_read, fd, buf, sizeof buf - 1, 0, 0, 0);
-	gmp_sys(SYS_close, fd, 0, 0, 0, 0, 0);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	if (buf[0] < '0' || buf[0] > '9')
 		return -1; /* "running" */
 	long nr = strtol(buf, NULL, 10);
@@ -520,9 +513,9 @@ done:
 
 /* ---------------------------------------------------------------- deadlock */
 
-/* OS threads of the process (entries of /proc/self/task), -1 unknown. */
-static int count_tasks(void)
+static long count_tasks_here(void *unused)
 {
+	(void)unused;
 	long fd = gmp_sys(SYS_openat, AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
 	if (fd < 0)
 		return -1;
@@ -540,6 +533,12 @@ static int count_tasks(void)
 	}
 	gmp_sys(SYS_close, fd, 0, 0, 0, 0, 0);
 	return k < 0 ? -1 : n;
+}
+
+/* OS threads of the process (entries of /proc/self/task), -1 unknown. */
+static int count_tasks(void)
+{
+	return (int)gmp_filethread_call(count_tasks_here, NULL);
 }
 
 bool gmp_deadlock_suspect(void)
@@ -583,7 +582,7 @@ static bool confirmed_dead(void)
 	/* OS threads the runtime did not make could ready a G, unless each is
 	 * itself parked in the runtime. */
 	int tasks = count_tasks();
-	int ours = mcount + (gmp_sysmon_running() ? 1 : 0);
+	int ours = mcount + (gmp_sysmon_running() ? 1 : 0) + (gmp_filethread_running() ? 1 : 0);
 	return tasks >= 0 && tasks - ours <= parkedforeign;
 }
 

@@ -110,6 +110,7 @@ void gmp_fork_child(void)
 	atomic_store(&gmp_sched.sigkick, 0);
 
 	gmp_sysmon_forkchild();
+	gmp_filethread_forkchild();
 	gmp_preempt_forkchild();
 	gmp_trace_forkchild();
 	gmp_netpoll_forkchild();

@@ -17,7 +17,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <sys/epoll.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,9 +32,33 @@ static _Atomic bool inited;
 static gmp_mutex initlock;
 
 /*
- * Idempotent and lazy: a program that never sleeps on a timer or waits for
- * I/O never gets the two descriptors (so its own fd numbering is untouched).
- * The would-be poller calls it before it announces itself (lastpoll = 0),
+ * Moves a runtime descriptor out of the low numbers the program expects
+ * for itself (its first open() returning 3, a shell's "3>file" dup2()ing
+ * onto 3): to the lowest free number from 64 below the descriptor limit,
+ * or from 960 if the limit is higher (a table sized for a million
+ * descriptors would cost memory and every fork).  Stays put if none.
+ */
+static int move_high(int fd)
+{
+	struct rlimit rl;
+	if (gmp_sys(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &rl, 0, 0) != 0)
+		return fd;
+	rlim_t top = rl.rlim_cur < 1024 ? rl.rlim_cur : 1024;
+	if (top < 64 + 8)
+		return fd;
+	long n = gmp_sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, (long)(top - 64), 0, 0, 0);
+	if (n < 0)
+		return fd;
+	gmp_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+	return (int)n;
+}
+
+/*
+ * Idempotent.  gmp_runtime_init (and a fork child) calls it before the
+ * program has a second thread: created later, from a poller or sysmon,
+ * the two descriptors could take a number in the middle of a program's
+ * close(1); open(...) and break its redirection (see filethread.c).  The
+ * would-be poller calls it too before it announces itself (lastpoll = 0),
  * so anyone who sees a poller can break it.
  */
 void gmp_netpoll_init(void)
@@ -49,6 +75,8 @@ void gmp_netpoll_init(void)
 	breakfd = (int)gmp_sys(SYS_eventfd2, 0, EFD_NONBLOCK | EFD_CLOEXEC, 0, 0, 0, 0);
 	if (epfd < 0 || breakfd < 0)
 		gmp_fatal("netpoll_init: epoll_create1/eventfd failed (%d/%d)", epfd, breakfd);
+	epfd = move_high(epfd);
+	breakfd = move_high(breakfd);
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &breakfd };
 	long r = gmp_sys(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, breakfd, &ev, 0, 0);
 	if (r != 0)
@@ -249,4 +277,5 @@ void gmp_netpoll_forkchild(void)
 	atomic_store(&wakesig, 0);
 	initlock = (gmp_mutex){ 0 };
 	atomic_store(&inited, false);
+	gmp_netpoll_init(); /* the child's own poller, while it has one thread */
 }

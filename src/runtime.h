@@ -547,6 +547,17 @@ void gmp_preempt_forkchild(void);
 
 /* sysmon.c */
 void gmp_sysmon_start(void);   /* idempotent */
+
+/* filethread.c: runtime file work (reading /proc, dlopen) on an OS thread
+ * with a private descriptor table, so that the numbers it takes are never
+ * the program's.  gmp_filethread_call runs fn there (or in the caller if
+ * the thread is absent or busy) and returns its result. */
+void gmp_filethread_start(void);
+bool gmp_filethread_running(void);
+long gmp_filethread_call(long (*fn)(void *), void *arg);
+/* /proc/self/task/TID/NAME into buf, NUL-terminated; its length or -1. */
+long gmp_read_task_file(pid_t tid, const char *name, char *buf, size_t size);
+void gmp_filethread_forkchild(void);
 void gmp_sysmon_wake(void);    /* out of its deep sleep, if it is in one */
 void gmp_sysmon_forkchild(void); /* fork child: no sysmon thread; start anew on demand */
 
@@ -904,6 +915,7 @@ struct gmp_stats {
 	int nprocs, npidle, nmspinning, mcount, nmidle, runqsize;
 	int ngoroutines;
 	bool sysmon;         /* the sysmon OS thread exists */
+	bool filethread;     /* and the file thread it starts (filethread.c) */
 };
 bool gmp_sysmon_running(void);
 void gmp_stats_read(struct gmp_stats *st);

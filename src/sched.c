@@ -1066,6 +1066,7 @@ void gmp_runtime_init(const struct gmp_config *cfg)
 	atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
 	gmp_preempt_init();
 	gmp_trace_init();
+	gmp_netpoll_init();
 	atomic_store_explicit(&gmp_sched.inited, true, memory_order_release);
 	gmp_unlock(&initlock);
 }
@@ -1082,4 +1083,5 @@ void gmp_stats_read(struct gmp_stats *st)
 	st->ngoroutines = atomic_load(&gmp_sched.ngoroutines);
 	gmp_unlock(&gmp_sched.lock);
 	st->sysmon = gmp_sysmon_running();
+	st->filethread = gmp_filethread_running();
 }

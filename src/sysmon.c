@@ -87,22 +87,6 @@ static int64_t thread_cputime(pid_t tid)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Reads /proc/self/task/TID/NAME into buf (NUL-terminated); length or -1. */
-static long read_task_file(pid_t tid, const char *name, char *buf, size_t size)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/self/task/%d/%s", (int)tid, name);
-	long fd = gmp_sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
-	if (fd < 0)
-		return -1;
-	long n = gmp_sys(SYS_read, fd, buf, size - 1, 0, 0, 0);
-	gmp_sys(SYS_close, fd, 0, 0, 0, 0, 0);
-	if (n < 0)
-		return -1;
-	buf[n] = 0;
-	return n;
-}
-
 /* Is OS thread tid asleep in the kernel (state S or D), rather than
  * running or waiting for a CPU (R)?  Only asked once the CPU clock says it
  * has not run for a round: on an oversubscribed machine a runnable thread
@@ -110,7 +94,7 @@ static long read_task_file(pid_t tid, const char *name, char *buf, size_t size)
 static bool thread_sleeping(pid_t tid)
 {
 	char buf[256];
-	if (read_task_file(tid, "stat", buf, sizeof buf) <= 0)
+	if (gmp_read_task_file(tid, "stat", buf, sizeof buf) <= 0)
 		return false;
 	const char *rp = strrchr(buf, ')'); /* the name may contain anything */
 	return rp && rp[1] == ' ' && (rp[2] == 'S' || rp[2] == 'D');
@@ -121,7 +105,7 @@ static bool thread_sleeping(pid_t tid)
 static bool thread_in_user(pid_t tid)
 {
 	char buf[128];
-	if (read_task_file(tid, "syscall", buf, sizeof buf) <= 0)
+	if (gmp_read_task_file(tid, "syscall", buf, sizeof buf) <= 0)
 		return !thread_sleeping(tid); /* no /proc/.../syscall: the next best */
 	return strncmp(buf, "running", 7) == 0;
 }
@@ -260,8 +244,11 @@ static void *sysmon(void *arg)
 {
 	(void)arg;
 	gmp_trace_sysmon();
-	/* Backtraces for dumps and crash reports: load the unwinder here, off
-	 * every G's path (it takes a quarter of a millisecond). */
+	/* sysmon's reads of /proc go through the file thread, and so does
+	 * loading the unwinder for dumps and crash reports: off every G's path
+	 * (it takes a quarter of a millisecond) and off the program's
+	 * descriptor table. */
+	gmp_filethread_start();
 	gmp_unwind_load();
 	int idle = 0;
 	int64_t delay = 20;

@@ -44,10 +44,9 @@ static struct {
 static _Atomic int uw_state; /* 0 not tried, 1 loaded, -1 unavailable */
 static gmp_mutex uw_lock;
 
-void gmp_unwind_load(void)
+static long load(void *unused)
 {
-	if (atomic_load(&uw_state) != 0)
-		return;
+	(void)unused;
 	gmp_lock(&uw_lock);
 	if (atomic_load(&uw_state) == 0) {
 		void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
@@ -59,6 +58,15 @@ void gmp_unwind_load(void)
 		atomic_store(&uw_state, h && uw.init_local2 && uw.step && uw.get_reg ? 1 : -1);
 	}
 	gmp_unlock(&uw_lock);
+	return 0;
+}
+
+/* dlopen opens the library file: on the file thread, so that the number
+ * it takes is not one of the program's (filethread.c). */
+void gmp_unwind_load(void)
+{
+	if (atomic_load(&uw_state) == 0)
+		gmp_filethread_call(load, NULL);
 }
 
 bool gmp_unwind_available(void)
