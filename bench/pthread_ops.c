@@ -7,6 +7,12 @@
  *   pthread_ops                 run every benchmark
  *   pthread_ops NAME...         run only these (see --list)
  *   pthread_ops --list          print the benchmark names
+ *   pthread_ops --scale N       park N threads at once (pthread_create with
+ *                               default attributes until it fails or N are
+ *                               alive) and print "scale n=N ok=0|1
+ *                               reached=K create_ns_per_thread=.. rss_kib=..
+ *                               rss_kib_per_thread=.. os_threads=..
+ *                               release_s=.." (bench/go/scale.go: goroutines)
  *   pthread_ops --probe         print "probe blocked_threads=8 os_threads=N":
  *                               the OS threads carrying 8 blocked threads
  *                               (natively 9; under an M:N shim, a few)
@@ -23,6 +29,11 @@
  *
  * PTHREAD_OPS_SCALE=x multiplies every iteration count (default 1; counts
  * are fixed otherwise so native and shim runs do identical work).
+ *
+ * spawn_parked also prints rss_kib_per_thread= and os_threads= (memory and
+ * OS threads of 10,000 threads parked at once; the memory is the largest over
+ * the repetitions, which is the first: later ones reuse cached stacks).  bench/go/ops.go is the same
+ * set of benchmarks for goroutines, with the same names and output.
  *
  * Only standard pthread / semaphore / sched calls and C11 atomics are used:
  * no __thread, no spin-waiting without sched_yield() (a user-thread runtime
@@ -51,7 +62,14 @@
 #define N_CREATE_MANY     2      /* rounds of MANY_THREADS per rep            */
 #define N_CONDVAR         6000   /* round trips per rep                       */
 #define N_MUTEX           2400000 /* total lock/unlock pairs per rep          */
-#define MUTEX_THREADS     4
+#define MUTEX_MAX_THREADS 64
+#define N_RWLOCK          400000 /* rwlock operations per rep (1 in 100 writes) */
+#define RW_THREADS        8
+#define N_YIELD_STORM     50000  /* sched_yield() calls per thread per rep    */
+#define STORM_THREADS     16
+#define SLEEPERS          1000   /* threads sleeping at once in sleep_1000    */
+#define SLEEP_ROUNDS      10     /* 1 ms sleeps per sleeper                   */
+#define PARKED            10000  /* threads parked at once in spawn_parked    */
 #define N_YIELD           100000 /* round trips per rep (2 switches each)     */
 #define N_SEM             6000   /* round trips per rep                       */
 
@@ -248,26 +266,82 @@ static void *mc_fn(void *arg)
 	return NULL;
 }
 
-static double bench_mutex_contended(long *nops)
+/* N threads share N_MUTEX lock/unlock pairs of one default mutex. */
+static double mutex_contended(int nthreads, long *nops)
 {
-	pthread_t t[MUTEX_THREADS];
-	mc.per_thread = scaled(N_MUTEX) / MUTEX_THREADS;
+	pthread_t t[MUTEX_MAX_THREADS];
+	mc.per_thread = scaled(N_MUTEX) / nthreads;
 	if (mc.per_thread < 1)
 		mc.per_thread = 1;
 	mc.counter = 0;
 	mc.overlaps = 0;
 	mc.inside = 0;
 	double t0 = now_ns();
-	for (int i = 0; i < MUTEX_THREADS; i++)
+	for (int i = 0; i < nthreads; i++)
 		PT(pthread_create(&t[i], NULL, mc_fn, (void *)(uintptr_t)i));
-	for (int i = 0; i < MUTEX_THREADS; i++)
+	for (int i = 0; i < nthreads; i++)
 		PT(pthread_join(t[i], NULL));
 	double t1 = now_ns();
-	long want = mc.per_thread * MUTEX_THREADS;
+	long want = mc.per_thread * nthreads;
 	if (mc.counter != want || mc.overlaps != 0)
-		fail("mutex_contended: counter %ld (want %ld), %ld overlaps",
-		     mc.counter, want, mc.overlaps);
+		fail("mutex_%d: counter %ld (want %ld), %ld overlaps",
+		     nthreads, mc.counter, want, mc.overlaps);
 	*nops = want;
+	return t1 - t0;
+}
+
+static double bench_mutex_2(long *nops) { return mutex_contended(2, nops); }
+static double bench_mutex_8(long *nops) { return mutex_contended(8, nops); }
+static double bench_mutex_64(long *nops) { return mutex_contended(64, nops); }
+
+/* ------------------------------------------------------------------ */
+/* rwlock_readmostly: 8 threads, 1 operation in 100 a write            */
+
+static struct {
+	pthread_rwlock_t rw;
+	long a, b;         /* written together under the write lock          */
+	long per_thread;
+	atomic_long torn;  /* reads that saw a != b                          */
+} rw = { .rw = PTHREAD_RWLOCK_INITIALIZER };
+
+static void *rw_fn(void *arg)
+{
+	(void)arg;
+	for (long i = 0; i < rw.per_thread; i++) {
+		if (i % 100 == 0) {
+			PT(pthread_rwlock_wrlock(&rw.rw));
+			rw.a++;
+			rw.b++;
+			PT(pthread_rwlock_unlock(&rw.rw));
+		} else {
+			PT(pthread_rwlock_rdlock(&rw.rw));
+			if (rw.a != rw.b)
+				atomic_fetch_add(&rw.torn, 1);
+			PT(pthread_rwlock_unlock(&rw.rw));
+		}
+	}
+	return NULL;
+}
+
+static double bench_rwlock_readmostly(long *nops)
+{
+	pthread_t t[RW_THREADS];
+	rw.per_thread = scaled(N_RWLOCK) / RW_THREADS;
+	if (rw.per_thread < 1)
+		rw.per_thread = 1;
+	rw.a = rw.b = 0;
+	atomic_store(&rw.torn, 0);
+	double t0 = now_ns();
+	for (int i = 0; i < RW_THREADS; i++)
+		PT(pthread_create(&t[i], NULL, rw_fn, NULL));
+	for (int i = 0; i < RW_THREADS; i++)
+		PT(pthread_join(t[i], NULL));
+	double t1 = now_ns();
+	long writes = RW_THREADS * ((rw.per_thread + 99) / 100);
+	if (rw.a != writes || atomic_load(&rw.torn) != 0)
+		fail("rwlock_readmostly: %ld writes seen (want %ld), %ld torn reads",
+		     rw.a, writes, atomic_load(&rw.torn));
+	*nops = rw.per_thread * RW_THREADS;
 	return t1 - t0;
 }
 
@@ -381,6 +455,218 @@ static double bench_sem_pingpong(long *nops)
 }
 
 /* ------------------------------------------------------------------ */
+/* yield_storm: 16 threads call sched_yield() as fast as they can       */
+
+static atomic_long ys_total;
+
+static void *ys_fn(void *arg)
+{
+	long n = (long)(uintptr_t)arg, done = 0;
+	for (long i = 0; i < n; i++) {
+		sched_yield();
+		done++;
+	}
+	atomic_fetch_add(&ys_total, done);
+	return NULL;
+}
+
+static double bench_yield_storm(long *nops)
+{
+	pthread_t t[STORM_THREADS];
+	long per = scaled(N_YIELD_STORM);
+	atomic_store(&ys_total, 0);
+	double t0 = now_ns();
+	for (int i = 0; i < STORM_THREADS; i++)
+		PT(pthread_create(&t[i], NULL, ys_fn, (void *)(uintptr_t)per));
+	for (int i = 0; i < STORM_THREADS; i++)
+		PT(pthread_join(t[i], NULL));
+	double t1 = now_ns();
+	if (atomic_load(&ys_total) != per * STORM_THREADS)
+		fail("yield_storm: %ld yields, want %ld", atomic_load(&ys_total), per * STORM_THREADS);
+	*nops = per * STORM_THREADS;
+	return t1 - t0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Threads that all wait at a gate until the timed part starts (shared  */
+/* by sleep_1000 and spawn_parked).                                     */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t arrive; /* the main thread waits here for arrivals */
+	pthread_cond_t opened; /* the arrived threads wait here           */
+	int arrived, open;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+
+static void gate_reset(void)
+{
+	gate.arrived = 0;
+	gate.open = 0;
+}
+
+/* A thread arrives and waits for the gate to open. */
+static void gate_wait(void)
+{
+	PT(pthread_mutex_lock(&gate.mu));
+	gate.arrived++;
+	PT(pthread_cond_signal(&gate.arrive));
+	while (!gate.open)
+		PT(pthread_cond_wait(&gate.opened, &gate.mu));
+	PT(pthread_mutex_unlock(&gate.mu));
+}
+
+/* Until n threads wait at the gate. */
+static void gate_await(int n)
+{
+	PT(pthread_mutex_lock(&gate.mu));
+	while (gate.arrived < n)
+		PT(pthread_cond_wait(&gate.arrive, &gate.mu));
+	PT(pthread_mutex_unlock(&gate.mu));
+}
+
+static void gate_open(void)
+{
+	PT(pthread_mutex_lock(&gate.mu));
+	gate.open = 1;
+	PT(pthread_cond_broadcast(&gate.opened));
+	PT(pthread_mutex_unlock(&gate.mu));
+}
+
+/* ------------------------------------------------------------------ */
+/* sleep_1000: 1,000 threads sleep 1 ms at once, 10 times; ns per round */
+/* (ideal 1,000,000).  Thread creation is outside the timed part.       */
+
+static atomic_long sl_done;
+
+static void *sl_fn(void *arg)
+{
+	(void)arg;
+	gate_wait();
+	struct timespec ms = { 0, 1000000 };
+	for (int i = 0; i < SLEEP_ROUNDS; i++) {
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		while (nanosleep(&ms, NULL) != 0 && errno == EINTR)
+			;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) < 1000000)
+			fail("sleep_1000: a 1 ms sleep returned early");
+		atomic_fetch_add(&sl_done, 1);
+	}
+	return NULL;
+}
+
+static double bench_sleep_1000(long *nops)
+{
+	static pthread_t t[SLEEPERS];
+	gate_reset();
+	atomic_store(&sl_done, 0);
+	for (int i = 0; i < SLEEPERS; i++)
+		PT(pthread_create(&t[i], NULL, sl_fn, NULL));
+	gate_await(SLEEPERS);
+	double t0 = now_ns();
+	gate_open();
+	for (int i = 0; i < SLEEPERS; i++)
+		PT(pthread_join(t[i], NULL));
+	double t1 = now_ns();
+	if (atomic_load(&sl_done) != SLEEPERS * SLEEP_ROUNDS)
+		fail("sleep_1000: %ld sleeps, want %d", atomic_load(&sl_done), SLEEPERS * SLEEP_ROUNDS);
+	*nops = SLEEP_ROUNDS;
+	return t1 - t0;
+}
+
+/* ------------------------------------------------------------------ */
+/* spawn_parked: create 10,000 threads that park on a condvar; ns per   */
+/* thread until all are parked, RSS per thread and OS threads meanwhile */
+
+static long status_field(const char *key)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+	size_t k = strlen(key);
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, key, k) == 0 && line[k] == ':') {
+			v = strtol(line + k + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+static double sp_rss_kib, sp_os_threads;
+
+static void *park_fn(void *arg)
+{
+	gate_wait();
+	return arg;
+}
+
+static double bench_spawn_parked(long *nops)
+{
+	static pthread_t t[PARKED];
+	gate_reset();
+	long rss0 = status_field("VmRSS");
+	double t0 = now_ns();
+	for (int i = 0; i < PARKED; i++)
+		PT(pthread_create(&t[i], NULL, park_fn, (void *)(uintptr_t)i));
+	gate_await(PARKED);
+	double t1 = now_ns();
+	double rss = (double)(status_field("VmRSS") - rss0) / PARKED;
+	if (rss > sp_rss_kib)
+		sp_rss_kib = rss;
+	sp_os_threads = (double)status_field("Threads");
+	gate_open();
+	for (int i = 0; i < PARKED; i++) {
+		void *ret;
+		PT(pthread_join(t[i], &ret));
+		if ((uintptr_t)ret != (uintptr_t)i)
+			fail("spawn_parked: thread %d returned %p", i, ret);
+	}
+	*nops = PARKED;
+	return t1 - t0;
+}
+
+/* ------------------------------------------------------------------ */
+/* --scale N (not a benchmark): how many threads can be alive at once,  */
+/* and what they cost                                                   */
+
+static int scale_run(long n)
+{
+	pthread_t *t = malloc(sizeof *t * (size_t)n);
+	if (t == NULL) {
+		fprintf(stderr, "pthread_ops: no memory for %ld handles\n", n);
+		return 1;
+	}
+	gate_reset();
+	long rss0 = status_field("VmRSS");
+	double t0 = now_ns();
+	long k;
+	int err = 0;
+	for (k = 0; k < n; k++) {
+		err = pthread_create(&t[k], NULL, park_fn, (void *)(uintptr_t)k);
+		if (err != 0)
+			break;
+	}
+	gate_await((int)k);
+	double t1 = now_ns();
+	long rss = status_field("VmRSS") - rss0;
+	long threads = status_field("Threads");
+	gate_open();
+	for (long i = 0; i < k; i++)
+		PT(pthread_join(t[i], NULL));
+	double t2 = now_ns();
+	printf("scale n=%ld ok=%d reached=%ld create_ns_per_thread=%.1f rss_kib=%ld "
+	       "rss_kib_per_thread=%.2f os_threads=%ld release_s=%.3f%s%s\n",
+	       n, k == n, k, k ? (t1 - t0) / k : 0.0, rss, k ? (double)rss / k : 0.0,
+	       threads, (t2 - t1) / 1e9, err ? " error=" : "", err ? strerror(err) : "");
+	free(t);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* --probe (not a benchmark): how many OS threads carry 8 blocked      */
 /* threads.  Natively 9 (8 + main); under a working M:N shim, a few.   */
 
@@ -404,20 +690,6 @@ static void *pr_fn(void *arg)
 	return NULL;
 }
 
-static int os_threads(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	int n = -1;
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
-
 static void probe(void)
 {
 	pthread_t t[PROBE_THREADS];
@@ -427,7 +699,7 @@ static void probe(void)
 	while (pr.arrived < PROBE_THREADS)
 		PT(pthread_cond_wait(&pr.cv, &pr.mu));
 	PT(pthread_mutex_unlock(&pr.mu));
-	int n = os_threads();
+	int n = (int)status_field("Threads");
 	PT(pthread_mutex_lock(&pr.mu));
 	pr.go = 1;
 	PT(pthread_cond_broadcast(&pr.cv));
@@ -447,9 +719,15 @@ static const struct bench {
 	{ "create_join", bench_create_join },
 	{ "create_many", bench_create_many },
 	{ "condvar_pingpong", bench_condvar_pingpong },
-	{ "mutex_contended", bench_mutex_contended },
+	{ "mutex_2", bench_mutex_2 },
+	{ "mutex_8", bench_mutex_8 },
+	{ "mutex_64", bench_mutex_64 },
+	{ "rwlock_readmostly", bench_rwlock_readmostly },
 	{ "yield_pingpong", bench_yield_pingpong },
+	{ "yield_storm", bench_yield_storm },
 	{ "sem_pingpong", bench_sem_pingpong },
+	{ "sleep_1000", bench_sleep_1000 },
+	{ "spawn_parked", bench_spawn_parked },
 };
 #define NBENCH (sizeof benches / sizeof benches[0])
 
@@ -470,8 +748,11 @@ static void run(const struct bench *b)
 	}
 	double wall = (now_ns() - t0) / 1e9;
 	qsort(per, REPS, sizeof per[0], cmp_double);
-	printf("bench %s ns_per_op=%.1f n=%ld reps=%d min=%.1f max=%.1f wall_s=%.3f\n",
+	printf("bench %s ns_per_op=%.1f n=%ld reps=%d min=%.1f max=%.1f wall_s=%.3f",
 	       b->name, per[REPS / 2], nops, REPS, per[0], per[REPS - 1], wall);
+	if (b->fn == bench_spawn_parked)
+		printf(" rss_kib_per_thread=%.1f os_threads=%.0f", sp_rss_kib, sp_os_threads);
+	printf("\n");
 	fflush(stdout);
 }
 
@@ -490,6 +771,15 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < NBENCH; i++)
 			puts(benches[i].name);
 		return 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "--scale") == 0) {
+		char *end;
+		long n = strtol(argv[2], &end, 10);
+		if (*end || n < 1 || n > 100000000) {
+			fprintf(stderr, "pthread_ops: --scale wants a thread count, not '%s'\n", argv[2]);
+			return 1;
+		}
+		return scale_run(n);
 	}
 	if (argc == 2 && strcmp(argv[1], "--probe") == 0) {
 		probe();

@@ -6,6 +6,8 @@
 #                         programs of tests/real/ (pigz zstd sysbench stress-ng
 #                         memcached)
 #   tools/deps.sh real    the real programs of tests/real/ only
+#   tools/deps.sh bench   libunwind-dev, the real programs, golang-go (the
+#                         Go column of bench/run) and gnuplot (its plots)
 # As root it installs what is missing with apt-get; otherwise it names the
 # packages and fails, so a run never goes on half-equipped. The one exception
 # is the real programs: tests/real/run.sh reports a missing one as SKIP, so
@@ -32,6 +34,12 @@ case $what in
     need_real
     ;;
   real) need_real ;;
+  bench)
+    have_header libunwind.h || need+=(libunwind-dev)
+    need_real
+    have_cmd go || need+=(golang-go)
+    have_cmd gnuplot || need+=(gnuplot-nox)
+    ;;
   *) echo "deps.sh: unknown target '$what'" >&2; exit 2 ;;
 esac
 [ ${#need[@]} -eq 0 ] && exit 0
