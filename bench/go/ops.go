@@ -478,40 +478,62 @@ func benchSleep1000() (time.Duration, int64) {
 var spawnRSSPerThread float64
 var spawnOSThreads int
 
-func benchSpawnParked() (time.Duration, int64) {
-	n := int64(nSpawnParked)
-	var running, exited int64
-	var started, done sync.WaitGroup
-	release := make(chan struct{})
-	rssBefore, _ := procStatus()
-	started.Add(int(n))
-	done.Add(int(n))
+// parkedSet is n goroutines all blocked receiving from one channel, the
+// set both spawn_parked and --scale measure.
+type parkedSet struct {
+	n               int64
+	running, exited int64
+	started, done   sync.WaitGroup
+	release         chan struct{}
+	create          time.Duration // from the first go to the last one started
+	rssKiB          int64         // VmRSS with all n parked
+	threads         int           // OS threads meanwhile
+}
+
+func park(n int64) *parkedSet {
+	p := &parkedSet{n: n, release: make(chan struct{})}
+	p.started.Add(int(n))
+	p.done.Add(int(n))
 	t0 := time.Now()
 	for i := int64(0); i < n; i++ {
 		go func() {
-			atomic.AddInt64(&running, 1)
-			started.Done()
-			<-release
-			atomic.AddInt64(&exited, 1)
-			done.Done()
+			atomic.AddInt64(&p.running, 1)
+			p.started.Done()
+			<-p.release
+			atomic.AddInt64(&p.exited, 1)
+			p.done.Done()
 		}()
 	}
-	started.Wait()
-	el := time.Since(t0)
-	rssAfter, threads := procStatus()
-	if got := atomic.LoadInt64(&running); got != n {
+	p.started.Wait()
+	p.create = time.Since(t0)
+	p.rssKiB, p.threads = procStatus()
+	return p
+}
+
+// unpark releases the set and waits for every goroutine to exit.
+func (p *parkedSet) unpark() time.Duration {
+	t0 := time.Now()
+	close(p.release)
+	p.done.Wait()
+	return time.Since(t0)
+}
+
+func benchSpawnParked() (time.Duration, int64) {
+	n := int64(nSpawnParked)
+	rssBefore, _ := procStatus()
+	p := park(n)
+	if got := atomic.LoadInt64(&p.running); got != n {
 		fail("spawn_parked: %d goroutines started, want %d", got, n)
 	}
-	if r := float64(rssAfter-rssBefore) / float64(n); r > spawnRSSPerThread {
+	if r := float64(p.rssKiB-rssBefore) / float64(n); r > spawnRSSPerThread {
 		spawnRSSPerThread = r
 	}
-	spawnOSThreads = threads
-	close(release)
-	done.Wait()
-	if got := atomic.LoadInt64(&exited); got != n {
+	spawnOSThreads = p.threads
+	p.unpark()
+	if got := atomic.LoadInt64(&p.exited); got != n {
 		fail("spawn_parked: %d goroutines exited, want %d", got, n)
 	}
-	return el, n
+	return p.create, n
 }
 
 // ------------------------------------------------------------------
@@ -608,43 +630,20 @@ func scaleRun(arg string, rssStart int64) {
 		os.Exit(64)
 	}
 
-	var running, exited int64
-	var started, done sync.WaitGroup
-	release := make(chan struct{})
-	started.Add(n)
-	done.Add(n)
-	t0 := time.Now()
-	for i := 0; i < n; i++ {
-		go func() {
-			atomic.AddInt64(&running, 1)
-			started.Done()
-			<-release
-			atomic.AddInt64(&exited, 1)
-			done.Done()
-		}()
-	}
-	started.Wait()
-	create := time.Since(t0)
-	rssParked, threads := procStatus()
-	reached := atomic.LoadInt64(&running)
-
-	t1 := time.Now()
-	close(release)
-	done.Wait()
-	releaseS := time.Since(t1).Seconds()
-
-	ok := rssStart >= 0 && rssParked >= 0 && threads >= 0 &&
-		reached == int64(n) && atomic.LoadInt64(&exited) == int64(n)
-	rss := rssParked - rssStart
+	p := park(int64(n))
+	reached := atomic.LoadInt64(&p.running)
+	releaseS := p.unpark().Seconds()
+	ok := reached == int64(n) && atomic.LoadInt64(&p.exited) == int64(n)
+	rss := p.rssKiB - rssStart
 	okv := 0
 	if ok {
 		okv = 1
 	}
 	fmt.Printf("scale n=%d ok=%d reached=%d create_ns_per_thread=%.1f rss_kib=%d rss_kib_per_thread=%.2f os_threads=%d release_s=%.3f\n",
-		n, okv, reached, float64(create.Nanoseconds())/float64(n),
-		rss, float64(rss)/float64(n), threads, releaseS)
+		n, okv, reached, float64(p.create.Nanoseconds())/float64(n),
+		rss, float64(rss)/float64(n), p.threads, releaseS)
 	if !ok {
-		if got := atomic.LoadInt64(&exited); got != int64(n) {
+		if got := atomic.LoadInt64(&p.exited); got != int64(n) {
 			fmt.Fprintf(os.Stderr, "scale: FAIL %d goroutines exited, want %d\n", got, n)
 		}
 		os.Exit(2)
