@@ -39,10 +39,12 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+/* F_GETFD fails only on a descriptor that is not open (errno is not read:
+ * under GMP_TLS=shared a cached errno address may be another thread's). */
 static int lowest_free(void)
 {
 	for (int fd = 0;; fd++)
-		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+		if (fcntl(fd, F_GETFD) < 0)
 			return fd;
 }
 
