@@ -68,6 +68,7 @@ void gmp_fork_child(void)
 		atomic_store(&gmp_sched.mbyid[0], self);
 		atomic_store(&self->urgsent, 0);
 		atomic_store(&self->urgprog, 0);
+		atomic_store(&self->pstolen, 0);
 		if (mine && GMP_P_STATE(atomic_load(&mine->status)) == GMP_P_USER)
 			atomic_store(&mine->status, GMP_P_USER_OF(self));
 		gmp_sched.allm = self;
@@ -101,6 +102,7 @@ void gmp_fork_child(void)
 	gmp_sched.runqhead = gmp_sched.runqtail = NULL;
 	atomic_store(&gmp_sched.runqsize, 0);
 	atomic_store(&gmp_sched.nmspinning, 0);
+	atomic_store(&gmp_sched.nstolen, 0);
 	atomic_store(&gmp_sched.ngoroutines, self && self->curg ? 1 : 0);
 	atomic_store(&gmp_sched.lastpoll, gmp_nanotime());
 	atomic_store(&gmp_sched.polluntil, 0);

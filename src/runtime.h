@@ -340,6 +340,9 @@ struct gmp_m {
 	/* The program's own SIGURGs raised on this M by the runtime (tls.c)
 	 * and not yet handed to its handler. */
 	_Atomic uint32_t urgprog;
+	/* sysmon took this M's P while it was blocked unseen (sysmon.c),
+	 * and the M has not found out yet (gmp_m_lostp_seen). */
+	_Atomic uint32_t pstolen;
 	int id;
 	pid_t tid;
 	struct gmp_g *curg;        /* G running on this M (NULL on g0); own M only */
@@ -388,6 +391,7 @@ struct gmp_sched {
 	struct gmp_p *pidle;        /* idle Ps; lock */
 	_Atomic int npidle;         /* written under lock, read anywhere */
 	_Atomic int nmspinning;     /* Ms spinning for work */
+	_Atomic int nstolen;        /* Ms with pstolen set (sysmon.c) */
 
 	struct gmp_g *runqhead, *runqtail; /* global run queue; lock */
 	_Atomic int runqsize;       /* written under lock */
@@ -559,6 +563,7 @@ long gmp_filethread_call(long (*fn)(void *), void *arg);
 long gmp_read_task_file(pid_t tid, const char *name, char *buf, size_t size);
 void gmp_filethread_forkchild(void);
 void gmp_sysmon_wake(void);    /* out of its deep sleep, if it is in one */
+void gmp_m_lostp_seen(struct gmp_m *m); /* m found its P taken from USER state */
 void gmp_sysmon_forkchild(void); /* fork child: no sysmon thread; start anew on demand */
 
 /* netpoll_epoll.c */

@@ -126,6 +126,7 @@ static inline void schedtick_bump(struct gmp_p *pp)
 static void lostp(struct gmp_m *m)
 {
 	m->p = NULL; /* sysmon cleared pp->m; the P is someone else's now */
+	gmp_m_lostp_seen(m);
 	gmp_lock(&gmp_sched.lock);
 	struct gmp_p *np = gmp_pidleget_locked();
 	gmp_unlock(&gmp_sched.lock);

@@ -52,6 +52,7 @@ void gmp_entersyscall_c(void)
 	if (unlikely(!held)) {
 		/* sysmon took the P while we ran unseen: nothing to hand over. */
 		m->p = NULL;
+		gmp_m_lostp_seen(m);
 		m->oldp = NULL;
 		gmp_casgstatus(g, GMP_G_RUNNING, GMP_G_SYSCALL);
 		m->locks--;
