@@ -112,6 +112,7 @@ void shim_cleartid(struct shim_thread *t)
 
 #define AS_OS_THREAD(call)                     \
 	({                                     \
+		gmp_tls_setxid_hook();         \
 		gmp_tls_os_enter();            \
 		int r_ = (call);               \
 		int e_ = errno;                \

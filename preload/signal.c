@@ -244,7 +244,7 @@ static void wrapper(int sig, siginfo_t *si, void *uc)
 	int flags = atomic_load(&handlers[sig].flags);
 	if (fn == NULL)
 		return;
-	if (gmp_runtime_inited() && process_directed(sig, si) && gmp_sig_redirect(sig))
+	if (gmp_runtime_inited() && process_directed(sig, si) && gmp_sig_redirect(sig, si, uc))
 		return; /* it runs on the main thread instead */
 	call_handler(sig, si, uc, fn, flags);
 }
@@ -276,7 +276,7 @@ static void urg_forward(int sig, siginfo_t *si, void *uc)
 	}
 	if ((flags & SA_RESETHAND) && !atomic_compare_exchange_strong(&handlers[SIGURG].fn, &fn, NULL))
 		return; /* another thread took the one-shot handler */
-	if (process_directed(sig, si) && gmp_sig_redirect(sig))
+	if (process_directed(sig, si) && gmp_sig_redirect(sig, si, uc))
 		return;
 	call_handler(sig, si, uc, fn, flags);
 }

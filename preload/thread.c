@@ -381,6 +381,7 @@ GMP_NORETURN static void thread_finish(struct shim_thread *t)
 	shim_cleartid(t);
 	if (t->ismain)
 		atomic_store(&main_exited, true);
+	gmp_sig_untrack(t->g); /* before a joiner may run */
 	bool last = atomic_fetch_sub(&nlive, 1) == 1;
 	uint32_t old = atomic_fetch_or(&t->flags, T_EXITED);
 	gmp_futex_wake(&t->flags, INT_MAX);

@@ -69,6 +69,7 @@ void gmp_fork_child(void)
 		atomic_store(&self->urgsent, 0);
 		atomic_store(&self->urgprog, 0);
 		atomic_store(&self->pstolen, 0);
+		self->listedtcb = self->tcb; /* the child's lists hold the TCB that forked */
 		if (mine && GMP_P_STATE(atomic_load(&mine->status)) == GMP_P_USER)
 			atomic_store(&mine->status, GMP_P_USER_OF(self));
 		gmp_sched.allm = self;
@@ -112,6 +113,7 @@ void gmp_fork_child(void)
 	atomic_store(&gmp_sched.sigkick, 0);
 
 	gmp_sysmon_forkchild();
+	gmp_sig_forkchild(self ? self->curg : NULL);
 	gmp_filethread_forkchild();
 	gmp_preempt_forkchild();
 	gmp_trace_forkchild();

@@ -120,6 +120,15 @@ static struct gmp_g *gfget(struct gmp_p *pp, bool want_stack)
 	return g;
 }
 
+void gmp_allg_add(struct gmp_g *g)
+{
+	gmp_lock(&gmp_sched.allglock);
+	g->allnext = gmp_sched.allg;
+	/* (release: signal handlers walk allg without the lock) */
+	__atomic_store_n(&gmp_sched.allg, g, __ATOMIC_RELEASE);
+	gmp_unlock(&gmp_sched.allglock);
+}
+
 struct gmp_g *gmp_g_alloc(struct gmp_p *pp, size_t stacksize, void *userstack, size_t userstacksize)
 {
 	bool dflt = userstack == NULL && (stacksize == 0 || stacksize == gmp_sched.cfg.stacksize);
@@ -127,10 +136,7 @@ struct gmp_g *gmp_g_alloc(struct gmp_p *pp, size_t stacksize, void *userstack, s
 	if (g == NULL) {
 		g = gmp_persistentalloc(sizeof *g);
 		atomic_store(&g->status, GMP_G_DEAD);
-		gmp_lock(&gmp_sched.allglock);
-		g->allnext = gmp_sched.allg;
-		gmp_sched.allg = g;
-		gmp_unlock(&gmp_sched.allglock);
+		gmp_allg_add(g);
 	}
 	if (!dflt && g->stack.pooled)
 		gmp_stack_free(&g->stack);

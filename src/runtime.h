@@ -240,6 +240,8 @@ struct gmp_g {
 	_Atomic uint64_t sigqueued; /* of those, sent with a value (sigqueue) */
 	_Atomic uint64_t sigdelivered; /* raised on its M since the G last cleared it */
 	_Atomic uint64_t sigwaitset; /* in sigtimedwait in the kernel for these */
+	int maskslot;              /* its mask's entry in tls.c's table, -1 none */
+	_Atomic uint64_t sigrouted; /* process signals handed to it wait in tls.c's ring */
 	void *_Atomic sigqv;       /* 64 values, allocated on first use; never freed */
 	/* Interruption of a blocking wait (park.c): intr is set by an
 	 * interrupter, consumed by the G; wqw is the wait-queue entry the G is
@@ -363,8 +365,10 @@ struct gmp_m {
 	void *waitlock;
 	uint64_t fastrand;         /* own M only */
 	uint64_t sigmask;          /* signal mask now set on the OS thread; own M only */
+	_Atomic bool sigstale;     /* a handler changed the mask on return (tls.c) */
 	void *tcb;                 /* per-G TLS: the TCB g0 runs on (the OS thread's own) */
 	void *curtcb;              /* the TCB %fs points at now; own M only */
+	void *listedtcb;           /* the TCB glibc's thread list has for this OS thread */
 	void *tsan_fiber;          /* ThreadSanitizer builds: the g0 fiber */
 };
 
@@ -441,6 +445,7 @@ static inline struct gmp_m *gmp_getm(void)
 bool gmp_casgstatus(struct gmp_g *g, uint32_t from, uint32_t to);
 const char *gmp_gstatus_str(uint32_t st);
 struct gmp_g *gmp_g_alloc(struct gmp_p *pp, size_t stacksize, void *userstack, size_t userstacksize);
+void gmp_allg_add(struct gmp_g *g); /* a G struct just made, for good */
 void gmp_g_free(struct gmp_p *pp, struct gmp_g *g);
 
 /* stack.c */
@@ -563,6 +568,9 @@ long gmp_filethread_call(long (*fn)(void *), void *arg);
 long gmp_read_task_file(pid_t tid, const char *name, char *buf, size_t size);
 void gmp_filethread_forkchild(void);
 void gmp_sysmon_wake(void);    /* out of its deep sleep, if it is in one */
+bool gmp_on_sysmon(void);      /* the caller is sysmon's thread */
+void gmp_sysmon_mask_stale(void); /* its signal mask is to be set again (tls.c) */
+void gmp_sysmon_sync_mask(uint32_t gen); /* wait until it applied masks generation gen */
 void gmp_m_lostp_seen(struct gmp_m *m); /* m found its P taken from USER state */
 void gmp_sysmon_forkchild(void); /* fork child: no sysmon thread; start anew on demand */
 
@@ -776,14 +784,29 @@ void gmp_g_signal(struct gmp_g *g, int sig);
 /* Same, carrying a value (pthread_sigqueue: si_code SI_QUEUE). */
 void gmp_g_sigqueue(struct gmp_g *g, int sig, void *value);
 /*
- * Process-directed signals (kill, Ctrl-C, SIGCHLD...) that land on an OS
- * thread while the main thread is parked: Linux would have given them to the
- * main thread (it prefers it), whose blocking call then fails with EINTR.
- * Called from the program's handler wrapper, async-signal-safe: true if the
- * signal was handed to the main thread instead of being handled here.
- * gmp_sig_route, from ordinary context, then interrupts its wait.
+ * Process-directed signals (kill, Ctrl-C, SIGCHLD...) land on whichever OS
+ * thread the kernel picks, which may not run the thread Linux would have
+ * chosen: the main thread if it does not block the signal, else any thread
+ * that does not.  Called from the program's handler wrapper with the
+ * handler's siginfo and ucontext, async-signal-safe: true if the signal was
+ * handed to another thread (or back to the kernel) instead of being handled
+ * here.  gmp_sig_route, from ordinary context, then interrupts the waits of
+ * parked threads it was handed to.
  */
-bool gmp_sig_redirect(int sig);
+bool gmp_sig_redirect(int sig, siginfo_t *si, void *uc);
+/*
+ * Which signals some live thread does not block.  sysmon lets exactly
+ * those in (besides the runtime's own), so that a process-directed signal
+ * one parked thread takes still has an OS thread to land on, and one that
+ * every thread blocks stays pending for the process.  The threads' masks
+ * are counted by value in a small table (most share one or two).
+ */
+void gmp_sig_track(struct gmp_g *g, const struct gmp_g *creator); /* g->sigmask is set */
+void gmp_sig_untrack(struct gmp_g *g);                            /* g exits */
+uint64_t gmp_sig_taken(uint32_t *gen);  /* the set; *gen: the table's generation */
+uint32_t gmp_sig_gen(void);
+void gmp_sig_forkchild(struct gmp_g *self);
+void gmp_sig_exit(struct gmp_g *g); /* signals handed to it go back to the process */
 void gmp_sig_route(void);
 /* sigwait family in the kernel: signals sent to g meanwhile go to its M. */
 void gmp_sigwait_begin(struct gmp_g *g, uint64_t set);
@@ -813,6 +836,7 @@ void gmp_tls_run_dtors(void);
 void gmp_tls_thread_start(void);   /* first thing a new G does: glibc's per-thread setup */
 void gmp_tls_os_enter(void);
 void gmp_tls_os_leave(void);
+void gmp_tls_setxid_hook(void);    /* before set*id(): see tcb.c */
 bool gmp_tls_fsgsbase(void);
 struct gmp_tls_info {
 	bool perg, fsgsbase, listed, tcache, alloca_cutoff, rseq;

@@ -208,7 +208,7 @@ GMP_NOTSAN static void *mstart(void *arg)
 {
 	struct gmp_m *m = arg;
 	gmp_tls_m = m;
-	m->tcb = m->curtcb = gmp_tls_tp();
+	m->tcb = m->curtcb = m->listedtcb = gmp_tls_tp();
 	m->tid = gmp_gettid();
 	atomic_store_explicit(&gmp_sched.mtid[m->id], m->tid, memory_order_relaxed);
 	/* Every mcall restarts g0 just below this frame, on the thread's own stack. */
@@ -453,6 +453,10 @@ top:
 			return g;
 		}
 	}
+	/* No G here for a while: the OS thread stops taking the program's
+	 * signals (a process-directed one that lands here must not find the
+	 * mask of the G that ran last; sysmon catches those for parked Gs). */
+	gmp_sig_idle(m);
 	/* Spin only while fewer than half the busy Ps have a spinner. */
 	int busy = gmp_sched.nprocs - atomic_load(&gmp_sched.npidle);
 	if (m->spinning || 2 * atomic_load(&gmp_sched.nmspinning) < busy) {
@@ -681,9 +685,11 @@ struct gmp_g *gmp_spawn(void (*fn)(void *), void *arg, const struct gmp_spawn_at
 		g->sigmask = m->curg->sigmask;
 	else
 		gmp_sigmask(SIG_SETMASK, NULL, (sigset_t *)&g->sigmask);
+	gmp_sig_track(g, m ? m->curg : NULL);
 	atomic_store(&g->sigpend, 0);
 	atomic_store(&g->sigqueued, 0);
 	atomic_store(&g->sigdelivered, 0);
+	atomic_store(&g->sigrouted, 0);
 	atomic_store(&g->sigwaitset, 0);
 	atomic_store(&g->intr, 0);
 	gmp_ctx_make(&g->ctx, g->stack.hi, goentry, g);
@@ -716,6 +722,8 @@ GMP_NOTSAN static void goexit0(void *arg)
 	gmp_dropg(m, g);
 	struct gmp_g *mg = g;
 	atomic_compare_exchange_strong(&gmp_sched.maing, &mg, NULL); /* main thread gone */
+	gmp_sig_untrack(g);
+	gmp_sig_exit(g);
 	if (unlikely(gmp_stack_overflowed(&g->stack)))
 		gmp_fatal("stack overflow in G%llu (canary at %p overwritten)",
 			  (unsigned long long)g->goid, g->stack.lo);
@@ -925,6 +933,7 @@ struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
 	atomic_fetch_add(&gmp_sched.ngoroutines, 1);
 	gmp_casgstatus(g, GMP_G_DEAD, GMP_G_RUNNING);
 	gmp_sigmask(SIG_SETMASK, NULL, (sigset_t *)&g->sigmask);
+	gmp_sig_track(g, NULL);
 	m->sigmask = g->sigmask;
 	gmp_m_setsigmask(m, g->sigmask); /* SIGURG, if inherited blocked, is the runtime's */
 	atomic_store(&gmp_sched.idlesigmask, g->sigmask);
@@ -941,9 +950,10 @@ struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
 		g->tcb_borrowed = true;
 		gmp_tls_adopt_main(g->tcb);
 		m->tcb = gmp_tls_g0_tcb();
+		m->listedtcb = g->tcb; /* glibc lists the main thread's own TCB for M0's OS thread */
 		*(struct gmp_m **)((char *)m->tcb + gmp_tls_moff) = m;
 	} else {
-		m->tcb = m->curtcb = gmp_tls_tp(); /* every G runs on it */
+		m->tcb = m->curtcb = m->listedtcb = gmp_tls_tp(); /* every G runs on it */
 	}
 	TSAN_ADOPT(g); /* the thread's own fiber becomes the G's; g0 gets a new one */
 	atomic_store(&gmp_sched.maing, g);
@@ -995,12 +1005,10 @@ GMP_COLD static struct gmp_g *foreign_g_new(void)
 	gmp_unlock(&gmp_sched.foreignlock);
 	if (g == NULL) {
 		g = gmp_persistentalloc(sizeof *g);
-		gmp_lock(&gmp_sched.allglock);
-		g->allnext = gmp_sched.allg;
-		gmp_sched.allg = g;
-		gmp_unlock(&gmp_sched.allglock);
+		gmp_allg_add(g);
 	}
 	g->foreign = true;
+	g->maskslot = -1;
 	g->goid = atomic_fetch_add(&gmp_sched.goidgen, 1) + 1;
 	gmp_sigmask(SIG_SETMASK, NULL, (sigset_t *)&g->sigmask);
 	atomic_store(&g->sigpend, 0);

@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -46,6 +47,7 @@ struct sysmontick {
 	int64_t cpuwhen;      /* first seen at that value at this time */
 };
 
+static __thread bool on_sysmon;
 static _Atomic bool started;
 static _Atomic bool waiting;   /* sysmon is (about to be) asleep on note */
 static gmp_note note;
@@ -251,10 +253,14 @@ static bool all_idle(void)
 	return atomic_load(&gmp_sched.npidle) == gmp_sched.nprocs;
 }
 
+/* Sleeps us microseconds, or until gmp_sysmon_sync_mask kicks it. */
+static _Atomic uint32_t kick;
 static void usleep_raw(int64_t us)
 {
 	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000 };
-	gmp_sys(SYS_nanosleep, &ts, NULL, 0, 0, 0, 0);
+	if (atomic_exchange(&kick, 0) == 0)
+		gmp_sys(SYS_futex, &kick, FUTEX_WAIT_PRIVATE, 0, &ts, 0, 0);
+	atomic_store(&kick, 0);
 }
 
 /* GMP_DEBUG=schedtrace: print when due; the next time it is due. */
@@ -274,16 +280,79 @@ static int64_t schedtrace_due(int64_t now)
 	return next;
 }
 
+bool gmp_on_sysmon(void)
+{
+	return on_sysmon;
+}
+
+/*
+ * sysmon's signal mask: it lets in the signals some live thread of the
+ * program does not block (gmp_sig_taken), so that a process-directed
+ * signal whose only takers are parked has an OS thread to land on; its
+ * handler wrapper hands it to one of them (gmp_sig_redirect).  Not the
+ * runtime's own signals (SIGURG, the dump signal, faults).  glibc's two
+ * internal ones stay open, as on every OS thread of the process: setuid()
+ * waits for each to take SIGSETXID.  Re-applied when the table of masks
+ * changes (it wakes sysmon) or a handler here changed it on return.
+ */
+static _Atomic uint32_t mask_applied = ~0U; /* the table generation it has */
+static _Atomic bool mask_stale;
+
+void gmp_sysmon_mask_stale(void)
+{
+	atomic_store(&mask_stale, true);
+}
+
+static void sysmon_setmask(void)
+{
+	if (gmp_sig_gen() == atomic_load_explicit(&mask_applied, memory_order_relaxed) &&
+	    !atomic_load_explicit(&mask_stale, memory_order_relaxed))
+		return;
+	atomic_store(&mask_stale, false);
+	uint32_t gen;
+	uint64_t block = ~gmp_sig_taken(&gen) | gmp_sig_keep;
+	static const int faults[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT };
+	for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+		block |= 1ULL << (faults[i] - 1);
+	if (gmp_sched.cfg.dumpsig > 0)
+		block |= 1ULL << (gmp_sched.cfg.dumpsig - 1);
+	block &= ~(3ULL << 31); /* SIGCANCEL, SIGSETXID */
+	gmp_sys(SYS_rt_sigprocmask, SIG_SETMASK, &block, NULL, 8, 0, 0);
+	atomic_store(&mask_applied, gen);
+	gmp_sys(SYS_futex, &mask_applied, FUTEX_WAKE_PRIVATE, INT32_MAX, 0, 0, 0);
+}
+
+/* A thread blocked a signal no other thread takes: once this returns,
+ * sysmon blocks it too, so that a kill() right after stays pending for the
+ * process as natively (and is not taken, and sent back, by sysmon). */
+void gmp_sysmon_sync_mask(uint32_t gen)
+{
+	if (!atomic_load(&started) || gmp_on_sysmon())
+		return;
+	for (int i = 0; i < 1000; i++) { /* 1 s at most: sysmon may be stuck */
+		uint32_t a = atomic_load(&mask_applied);
+		if (a != ~0U && (int32_t)(a - gen) >= 0)
+			return;
+		atomic_store(&kick, 1);
+		gmp_sys(SYS_futex, &kick, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0);
+		gmp_sysmon_wake();
+		struct timespec ms = { 0, 1000000 };
+		gmp_sys(SYS_futex, &mask_applied, FUTEX_WAIT_PRIVATE, a, &ms, 0, 0);
+	}
+}
+
 static void *sysmon(void *arg)
 {
 	(void)arg;
+	on_sysmon = true;
 	gmp_trace_sysmon();
 	/* sysmon's reads of /proc go through the file thread, and so does
 	 * loading the unwinder for dumps and crash reports: off every G's path
 	 * (it takes a quarter of a millisecond) and off the program's
 	 * descriptor table. */
-	gmp_filethread_start();
+	gmp_filethread_start(); /* (it inherits the mask blocking everything) */
 	gmp_unwind_load();
+	sysmon_setmask();
 	int idle = 0;
 	int64_t delay = 20;
 	/* Go's 10 ms at most -- or half a time slice, so that a G is asked to
@@ -301,6 +370,7 @@ static void *sysmon(void *arg)
 		if (delay > maxdelay)
 			delay = maxdelay;
 		usleep_raw(delay);
+		sysmon_setmask();
 		int64_t due = schedtrace_due(gmp_nanotime());
 		if (all_idle()) {
 			/* Nothing runs, so nothing can be stuck: sleep until woken
@@ -314,6 +384,7 @@ static void *sysmon(void *arg)
 					gmp_notesleep(&note);
 			}
 			atomic_store(&waiting, false);
+			sysmon_setmask();
 			gmp_sig_route();
 			idle = 0;
 			continue;

@@ -368,6 +368,48 @@ void gmp_tls_os_leave(void)
 	m->locks--;
 }
 
+/*
+ * setuid() and friends: glibc signals every OS thread on its lists with
+ * SIGSETXID, and its handler clears a flag in THREAD_SELF; the caller waits
+ * until every listed TCB's flag is clear.  On an M running a G, THREAD_SELF
+ * is the G's TCB, not the one glibc listed for that OS thread (the M's own;
+ * for M0 the main thread's), so the flag would never clear and setuid()
+ * would spin for good.  The runtime's handler runs glibc's on the listed
+ * TCB (its fields are all it touches besides the system call).  Installed
+ * over glibc's, which it installs when the process gets a second thread.
+ */
+static void (*_Atomic glibc_setxid)(int, siginfo_t *, void *);
+
+static void setxid_handler(int sig, siginfo_t *si, void *uc)
+{
+	struct gmp_m *m = gmp_getm();
+	void *cur = gmp_tls_tp();
+	void *want = m ? m->listedtcb : NULL;
+	bool swap = want != NULL && want != cur;
+	if (swap)
+		gmp_tls_setfs(NULL, want);
+	atomic_load(&glibc_setxid)(sig, si, uc);
+	if (swap)
+		gmp_tls_setfs(NULL, cur);
+}
+
+void gmp_tls_setxid_hook(void)
+{
+	if (!gmp_tls_perg)
+		return;
+	struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } ka;
+	if (gmp_sys(SYS_rt_sigaction, 33, NULL, &ka, 8, 0, 0) != 0 || ka.handler == (void *)setxid_handler ||
+	    ka.handler == (void *)SIG_DFL || ka.handler == (void *)SIG_IGN)
+		return; /* ours already, or glibc has none yet (one thread) */
+	gmp_lock(&T.listlock);
+	if (gmp_sys(SYS_rt_sigaction, 33, NULL, &ka, 8, 0, 0) == 0 && ka.handler != (void *)setxid_handler) {
+		atomic_store(&glibc_setxid, (void (*)(int, siginfo_t *, void *))ka.handler);
+		ka.handler = (void *)setxid_handler;
+		gmp_sys(SYS_rt_sigaction, 33, &ka, NULL, 8, 0, 0);
+	}
+	gmp_unlock(&T.listlock);
+}
+
 void gmp_tls_fork_prepare(void)
 {
 	gmp_lock(&T.listlock);

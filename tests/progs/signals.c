@@ -16,7 +16,7 @@
  *     on this kernel restarts sem_wait but not always sem_timedwait: not
  *     tested)
  */
-/* shim-skip: P2,S2: a process-directed signal the main thread blocks can land on an idle OS thread; routing it to the thread that takes it is not done (README, What works) */
+/* shim-skip: S2: errno read through an address cached before a migration: GMP_TLS=shared does not promise it */
 #include "common.h"
 #include <semaphore.h>
 
