@@ -486,7 +486,7 @@ bool gmp_sig_redirect(int sig, siginfo_t *si, void *ucv)
 		if (!(here_takes && (st == GMP_G_RUNNING || st == GMP_G_RUNNABLE)) && sig_handto(mg, si, m))
 			return true;
 	}
-	if (here_takes || (here == mg && mg != NULL))
+	if (here_takes)
 		return false;
 	/* Landed between two threads, or on one that blocks it (the OS
 	 * thread's mask lags its thread's for a moment around a switch). */
