@@ -289,8 +289,10 @@ bool gmp_on_sysmon(void)
  * sysmon's signal mask: it lets in the signals some live thread of the
  * program does not block (gmp_sig_taken), so that a process-directed
  * signal whose only takers are parked has an OS thread to land on; its
- * handler wrapper hands it to one of them (gmp_sig_redirect).  Not the
- * runtime's own signals (SIGURG, the dump signal, faults).  glibc's two
+ * handler wrapper hands it to one of them (gmp_sig_redirect); a kill -ABRT
+ * or -TERM with the default action ends the process at once, as natively.
+ * Not the runtime's own signals (SIGURG; the dump signal, which idle Ms
+ * take when the main thread does, so dumps come from an M).  glibc's two
  * internal ones stay open, as on every OS thread of the process: setuid()
  * waits for each to take SIGSETXID.  Re-applied when the table of masks
  * changes (it wakes sysmon) or a handler here changed it on return.
@@ -311,9 +313,6 @@ static void sysmon_setmask(void)
 	atomic_store(&mask_stale, false);
 	uint32_t gen;
 	uint64_t block = ~gmp_sig_taken(&gen) | gmp_sig_keep;
-	static const int faults[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT };
-	for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
-		block |= 1ULL << (faults[i] - 1);
 	if (gmp_sched.cfg.dumpsig > 0)
 		block |= 1ULL << (gmp_sched.cfg.dumpsig - 1);
 	block &= ~(3ULL << 31); /* SIGCANCEL, SIGSETXID */
@@ -445,4 +444,7 @@ void gmp_sysmon_forkchild(void)
 	atomic_store(&started, false);
 	atomic_store(&waiting, false);
 	gmp_noteclear(&note);
+	atomic_store(&mask_applied, ~0U); /* the child's sysmon has set none */
+	atomic_store(&mask_stale, false);
+	atomic_store(&kick, 0);
 }

@@ -15,9 +15,13 @@
  *     pthread_sigmask returns, and the signal is no longer pending
  *   - sigwaitinfo in one thread takes a process-directed signal every
  *     thread blocks, with si_code SI_USER and si_pid our pid
+ *   - default action (child processes sent SIGTERM, no handler): one whose
+ *     main thread blocks SIGTERM while a thread parked in read() takes it
+ *     dies of it; one where every thread blocks it lives on, with SIGTERM
+ *     pending
  */
 /* shim-skip: S2: errno read through an address cached before a migration: GMP_TLS=shared does not promise it */
-#include "common.h"
+#include "child.h"
 #include <sched.h>
 
 static pthread_t handled_on;
@@ -66,6 +70,20 @@ static void *reader(void *arg)
 	if (e != EINTR)
 		return (void *)2;
 	return NULL;
+}
+
+static void *reader_term(void *arg)
+{
+	block(SIGTERM, SIG_UNBLOCK);
+	return reader(arg);
+}
+
+static void *reader_blocked(void *arg)
+{
+	(void)arg;
+	STORE(&reader_ready, 1);
+	char c;
+	return (void *)(long)read(pipefd[0], &c, 1);
 }
 
 static void *busy(void *arg)
@@ -138,8 +156,36 @@ static void *waiter(void *arg)
 	return NULL;
 }
 
-int main(void)
+/* Child modes: SIGTERM blocked in main; "takes": one thread parked in
+ * read() unblocks it; "blocks": that thread blocks it too. */
+static int child(const char *mode)
 {
+	test_begin();
+	block(SIGTERM, SIG_BLOCK);
+	int takes = !strcmp(mode, "takes");
+	CHECK_OK(pipe(pipefd));
+	pthread_t r = spawn(takes ? reader_term : reader_blocked, NULL);
+	WAIT_FOR(LOAD(&reader_ready), 10000, "the reader to start");
+	sleep_ms(20);
+	printf("ready\n");
+	/* The parent sends SIGTERM now.  "takes" dies of it; "blocks" sees it
+	 * pending, and ends the reader. */
+	int64_t end = now_ns(CLOCK_MONOTONIC) + 10 * NSEC_PER_SEC;
+	sigset_t p;
+	do {
+		sleep_ms(1);
+		sigpending(&p);
+	} while (!sigismember(&p, SIGTERM) && now_ns(CLOCK_MONOTONIC) < end);
+	printf(sigismember(&p, SIGTERM) ? "pending\n" : "not pending\n");
+	CHECK(write(pipefd[1], "x", 1) == 1, "write");
+	join(r);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		return child(argv[1]);
 	test_begin();
 	install_handler(SIGUSR1, on_sig, 0); /* no SA_RESTART */
 	install_handler(SIGUSR2, on_sig, 0);
@@ -203,6 +249,23 @@ int main(void)
 	CHECK(wr != 1, "sigwaitinfo did not return the process-directed SIGUSR2");
 	CHECK(wr != 2, "sigwaitinfo: si_code/si_pid of kill(getpid(), SIGUSR2) not SI_USER/our pid");
 	CHECK(LOAD(&handled) == 1, "SIGUSR2 taken by sigwaitinfo also ran the handler");
+
+	/* 5. Default action. */
+	struct kid k;
+	kid_start(&k, "takes", 0, NULL);
+	KCHECK(&k, kid_read_until(&k, "ready", 10000), "child (a parked thread takes SIGTERM) never got ready");
+	CHECK_OK(kill(k.pid, SIGTERM));
+	KCHECK(&k, kid_wait(&k, 10000), "child with a parked thread taking SIGTERM still runs 10 s after kill -TERM");
+	KCHECK(&k, WIFSIGNALED(k.status) && WTERMSIG(k.status) == SIGTERM,
+	       "child with a parked thread taking SIGTERM did not die of it");
+	kid_start(&k, "blocks", 0, NULL);
+	KCHECK(&k, kid_read_until(&k, "ready", 10000), "child (every thread blocks SIGTERM) never got ready");
+	CHECK_OK(kill(k.pid, SIGTERM));
+	KCHECK(&k, kid_wait(&k, 20000), "child blocking SIGTERM everywhere did not end");
+	KCHECK(&k, WIFEXITED(k.status) && WEXITSTATUS(k.status) == 0,
+	       "child blocking SIGTERM everywhere did not exit normally");
+	kid_drain(&k);
+	KCHECK(&k, strstr(k.out_text, "\npending") != NULL, "SIGTERM, blocked by every thread, was not pending in the child");
 
 	return test_pass();
 }
