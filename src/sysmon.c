@@ -4,7 +4,9 @@
  * (entersyscall, syscall.c) or not (below) -- and polls the network when
  * nobody has for 10 ms (Go's rule, so that fd waiters are not starved by
  * Ps that never go idle), and asks Gs that have used up their time slice to
- * yield (preempt_long; preempt.c signals them).
+ * yield (preempt_long; preempt.c signals them).  It is also where a
+ * process-directed signal lands when only parked threads take it (its
+ * mask: sysmon_setmask; the hand-over: gmp_sig_redirect in tls.c).
  *
  * Cadence (Go's): sleep 20 us while it finds work to do; after 50 idle
  * rounds double the sleep up to 10 ms (or half of GMP_PREEMPT_MS if less).  When every P is idle there is nothing
