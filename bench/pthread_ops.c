@@ -111,6 +111,13 @@ static void fail(const char *fmt, ...)
 			     #call, strerror(errno));                        \
 	} while (0)
 
+/* Joins the first n threads of t, which return nothing of interest. */
+static void join_all(const pthread_t *t, long n)
+{
+	for (long i = 0; i < n; i++)
+		PT(pthread_join(t[i], NULL));
+}
+
 static double now_ns(void)
 {
 	struct timespec ts;
@@ -279,8 +286,7 @@ static double mutex_contended(int nthreads, long *nops)
 	double t0 = now_ns();
 	for (int i = 0; i < nthreads; i++)
 		PT(pthread_create(&t[i], NULL, mc_fn, (void *)(uintptr_t)i));
-	for (int i = 0; i < nthreads; i++)
-		PT(pthread_join(t[i], NULL));
+	join_all(t, nthreads);
 	double t1 = now_ns();
 	long want = mc.per_thread * nthreads;
 	if (mc.counter != want || mc.overlaps != 0)
@@ -334,8 +340,7 @@ static double bench_rwlock_readmostly(long *nops)
 	double t0 = now_ns();
 	for (int i = 0; i < RW_THREADS; i++)
 		PT(pthread_create(&t[i], NULL, rw_fn, NULL));
-	for (int i = 0; i < RW_THREADS; i++)
-		PT(pthread_join(t[i], NULL));
+	join_all(t, RW_THREADS);
 	double t1 = now_ns();
 	long writes = RW_THREADS * ((rw.per_thread + 99) / 100);
 	if (rw.a != writes || atomic_load(&rw.torn) != 0)
@@ -478,8 +483,7 @@ static double bench_yield_storm(long *nops)
 	double t0 = now_ns();
 	for (int i = 0; i < STORM_THREADS; i++)
 		PT(pthread_create(&t[i], NULL, ys_fn, (void *)(uintptr_t)per));
-	for (int i = 0; i < STORM_THREADS; i++)
-		PT(pthread_join(t[i], NULL));
+	join_all(t, STORM_THREADS);
 	double t1 = now_ns();
 	if (atomic_load(&ys_total) != per * STORM_THREADS)
 		fail("yield_storm: %ld yields, want %ld", atomic_load(&ys_total), per * STORM_THREADS);
@@ -566,8 +570,7 @@ static double bench_sleep_1000(long *nops)
 	gate_await(SLEEPERS);
 	double t0 = now_ns();
 	gate_open();
-	for (int i = 0; i < SLEEPERS; i++)
-		PT(pthread_join(t[i], NULL));
+	join_all(t, SLEEPERS);
 	double t1 = now_ns();
 	if (atomic_load(&sl_done) != SLEEPERS * SLEEP_ROUNDS)
 		fail("sleep_1000: %ld sleeps, want %d", atomic_load(&sl_done), SLEEPERS * SLEEP_ROUNDS);
@@ -655,8 +658,7 @@ static int scale_run(long n)
 	long rss = status_field("VmRSS") - rss0;
 	long threads = status_field("Threads");
 	gate_open();
-	for (long i = 0; i < k; i++)
-		PT(pthread_join(t[i], NULL));
+	join_all(t, k);
 	double t2 = now_ns();
 	printf("scale n=%ld ok=%d reached=%ld create_ns_per_thread=%.1f rss_kib=%ld "
 	       "rss_kib_per_thread=%.2f os_threads=%ld release_s=%.3f%s%s\n",
@@ -704,8 +706,7 @@ static void probe(void)
 	pr.go = 1;
 	PT(pthread_cond_broadcast(&pr.cv));
 	PT(pthread_mutex_unlock(&pr.mu));
-	for (int i = 0; i < PROBE_THREADS; i++)
-		PT(pthread_join(t[i], NULL));
+	join_all(t, PROBE_THREADS);
 	printf("probe blocked_threads=%d os_threads=%d\n", PROBE_THREADS, n);
 	fflush(stdout);
 }

@@ -191,19 +191,24 @@ func cpPlayer(me int, wg *sync.WaitGroup) {
 	wg.Done()
 }
 
+// pingpong runs players 0 and 1 of a ping-pong and times them.
+func pingpong(player func(me int, wg *sync.WaitGroup)) time.Duration {
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	wg.Add(2)
+	go player(0, &wg)
+	go player(1, &wg)
+	wg.Wait()
+	return time.Since(t0)
+}
+
 func benchCondvarPingpong() (time.Duration, int64) {
 	cp.n = scaled(nCondvar)
 	cp.turn = 0
 	cp.seq = 0
 	cp.cv[0] = sync.NewCond(&cp.mu)
 	cp.cv[1] = sync.NewCond(&cp.mu)
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	wg.Add(2)
-	go cpPlayer(0, &wg)
-	go cpPlayer(1, &wg)
-	wg.Wait()
-	el := time.Since(t0)
+	el := pingpong(func(me int, wg *sync.WaitGroup) { cpPlayer(me, wg) })
 	if cp.seq != 2*cp.n {
 		fail("condvar_pingpong: seq %d, want %d", cp.seq, 2*cp.n)
 	}
@@ -343,13 +348,7 @@ func benchYieldPingpong() (time.Duration, int64) {
 	yp.n = scaled(nYield)
 	yp.seq = 0
 	atomic.StoreInt32(&yp.turn, 0)
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	wg.Add(2)
-	go ypPlayer(0, &wg)
-	go ypPlayer(1, &wg)
-	wg.Wait()
-	el := time.Since(t0)
+	el := pingpong(func(me int, wg *sync.WaitGroup) { ypPlayer(int32(me), wg) })
 	if yp.seq != 2*yp.n {
 		fail("yield_pingpong: seq %d, want %d", yp.seq, 2*yp.n)
 	}
@@ -416,13 +415,7 @@ func benchSemPingpong() (time.Duration, int64) {
 	sp.seq = 0
 	sp.s[0] = make(chan struct{}, 1)
 	sp.s[1] = make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	wg.Add(2)
-	go spPlayer(0, &wg)
-	go spPlayer(1, &wg)
-	wg.Wait()
-	el := time.Since(t0)
+	el := pingpong(func(me int, wg *sync.WaitGroup) { spPlayer(me, wg) })
 	if v0, v1 := len(sp.s[0]), len(sp.s[1]); sp.seq != 2*sp.n || v0 != 0 || v1 != 0 {
 		fail("sem_pingpong: seq %d (want %d), values %d %d (want 0 0)",
 			sp.seq, 2*sp.n, v0, v1)
