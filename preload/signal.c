@@ -95,7 +95,7 @@ static int setmask(int how, const sigset_t *set, sigset_t *old)
 	if (set) {
 		gmp_g_setsigmask(g, want);
 		if (t->ismain)
-			atomic_store(&gmp_sched.idlesigmask, g->sigmask);
+			atomic_store(&gmp_sched.mainsigmask, g->sigmask);
 	}
 	return 0;
 }

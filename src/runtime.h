@@ -418,7 +418,7 @@ struct gmp_sched {
 	_Atomic int64_t polluntil;
 	_Atomic int npollwait;      /* Gs waiting on fd readiness (netpoll) */
 
-	_Atomic uint64_t idlesigmask; /* mask of Ms with no G (tls.c); set by preload/ */
+	_Atomic uint64_t mainsigmask; /* the main thread's mask, last set (idle Ms take the dump signal if it does) */
 	_Atomic(struct gmp_g *) maing; /* the main thread's G while it lives (tls.c) */
 	_Atomic uint32_t sigkick;    /* a signal was left pending on maing: interrupt it */
 	_Atomic bool inited;
@@ -507,9 +507,10 @@ static inline void *gmp_tls_tp(void)
 /* tls.c: per-G thread-local state across switches */
 void gmp_tls_save(struct gmp_g *g);   /* G leaving its M */
 void gmp_tls_load(struct gmp_g *g);   /* G about to run on the current M */
-/* The M is going to sleep without a G: give it gmp_sched.idlesigmask (the
- * main thread's mask), so a process-directed signal the program blocks in
- * its threads is not taken by an idle OS thread. */
+/* The M has no G to run: block the program's signals, so that the kernel
+ * gives a process-directed one to an M running a G that takes it, or to
+ * sysmon (which catches for parked Gs).  The dump signal stays open if the
+ * main thread takes it. */
 void gmp_sig_idle(struct gmp_m *m);
 /* Raise on m's OS thread the signals pending for g (running there) that it
  * does not block.  Async-signal-safe. */

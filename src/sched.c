@@ -936,7 +936,7 @@ struct gmp_g *gmp_adopt_thread(void *stack_lo, void *stack_hi)
 	gmp_sig_track(g, NULL);
 	m->sigmask = g->sigmask;
 	gmp_m_setsigmask(m, g->sigmask); /* SIGURG, if inherited blocked, is the runtime's */
-	atomic_store(&gmp_sched.idlesigmask, g->sigmask);
+	atomic_store(&gmp_sched.mainsigmask, g->sigmask);
 	atomic_store(&g->sigpend, 0);
 	atomic_store(&g->sigqueued, 0);
 	atomic_store(&g->intr, 0);

@@ -199,7 +199,7 @@ void gmp_sig_idle(struct gmp_m *m)
 	 * thread to take the latter). */
 	uint64_t mask = ~(3ULL << 31);
 	int ds = gmp_sched.cfg.dumpsig;
-	if (ds > 0 && !(atomic_load_explicit(&gmp_sched.idlesigmask, memory_order_relaxed) & (1ULL << (ds - 1))))
+	if (ds > 0 && !(atomic_load_explicit(&gmp_sched.mainsigmask, memory_order_relaxed) & (1ULL << (ds - 1))))
 		mask &= ~(1ULL << (ds - 1));
 	gmp_m_setsigmask(m, mask);
 }
